@@ -1,0 +1,390 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: cdivision=True, initializedcheck=False, nonecheck=False
+"""The native core of hogwild: one epoch of lock-free parallel SGD.
+
+Everything here runs without the GIL. The estimators in ``_sgd.py`` validate
+every input before calling in: this module trusts the shapes, the index
+bounds and the parameter values it is given.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport exp, fabs, log, log1p, pow
+from libc.stdint cimport int32_t, int64_t
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    #define HW_OPENMP_VERSION _OPENMP
+    static int hw_max_threads(void) { return omp_get_max_threads(); }
+    #else
+    #define HW_OPENMP_VERSION 0
+    static int hw_max_threads(void) { return 1; }
+    #endif
+    """
+    int HW_OPENMP_VERSION
+    int hw_max_threads() noexcept nogil
+
+ctypedef fused index_t:
+    int32_t
+    int64_t
+
+# Loss codes; Python code names them through LOSSES.
+cdef enum:
+    HINGE = 0
+    LOG_LOSS = 1
+    MODIFIED_HUBER = 2
+    SQUARED_HINGE = 3
+    PERCEPTRON = 4
+    SQUARED_ERROR = 5
+    HUBER = 6
+    EPSILON_INSENSITIVE = 7
+    SQUARED_EPSILON_INSENSITIVE = 8
+
+LOSSES = {
+    "hinge": HINGE,
+    "log_loss": LOG_LOSS,
+    "modified_huber": MODIFIED_HUBER,
+    "squared_hinge": SQUARED_HINGE,
+    "perceptron": PERCEPTRON,
+    "squared_error": SQUARED_ERROR,
+    "huber": HUBER,
+    "epsilon_insensitive": EPSILON_INSENSITIVE,
+    "squared_epsilon_insensitive": SQUARED_EPSILON_INSENSITIVE,
+}
+
+# Learning-rate codes. Schedules whose step is constant within an epoch
+# ("constant", "adaptive", "backoff") are all STEP_FIXED: Python picks eta.
+cdef enum:
+    STEP_FIXED = 0
+    STEP_OPTIMAL = 1
+    STEP_INVSCALING = 2
+SCHEDULES = {"fixed": STEP_FIXED, "optimal": STEP_OPTIMAL, "invscaling": STEP_INVSCALING}
+
+# scikit-learn clips the loss derivative to this magnitude; so do we.
+cdef double MAX_DLOSS = 1e12
+
+OPENMP_VERSION = HW_OPENMP_VERSION
+
+
+def omp_max_threads():
+    """Threads an OpenMP region would get now (1 in a serial build).
+
+    Follows ``OMP_NUM_THREADS`` and limits set through threadpoolctl.
+    """
+    return hw_max_threads()
+
+
+cdef inline double _loss(int loss, double p, double y, double eps) noexcept nogil:
+    cdef double z, r
+    if loss == HINGE or loss == PERCEPTRON:
+        z = (1.0 if loss == HINGE else 0.0) - p * y
+        return z if z > 0.0 else 0.0
+    elif loss == LOG_LOSS:
+        z = p * y
+        # log(1 + exp(-z)) without overflow on either side
+        if z > 18.0:
+            return exp(-z)
+        if z < -18.0:
+            return -z
+        return log1p(exp(-z))
+    elif loss == MODIFIED_HUBER:
+        z = p * y
+        if z >= 1.0:
+            return 0.0
+        if z >= -1.0:
+            return (1.0 - z) * (1.0 - z)
+        return -4.0 * z
+    elif loss == SQUARED_HINGE:
+        z = 1.0 - p * y
+        return z * z if z > 0.0 else 0.0
+    elif loss == SQUARED_ERROR:
+        return 0.5 * (p - y) * (p - y)
+    elif loss == HUBER:
+        r = fabs(p - y)
+        if r <= eps:
+            return 0.5 * r * r
+        return eps * r - 0.5 * eps * eps
+    elif loss == EPSILON_INSENSITIVE:
+        r = fabs(y - p) - eps
+        return r if r > 0.0 else 0.0
+    else:  # SQUARED_EPSILON_INSENSITIVE
+        r = fabs(y - p) - eps
+        return r * r if r > 0.0 else 0.0
+
+
+cdef inline double _dloss(int loss, double p, double y, double eps) noexcept nogil:
+    """Derivative of the loss with respect to the prediction p."""
+    cdef double z
+    if loss == HINGE or loss == PERCEPTRON:
+        z = p * y
+        return -y if z <= (1.0 if loss == HINGE else 0.0) else 0.0
+    elif loss == LOG_LOSS:
+        z = p * y
+        if z > 18.0:
+            return -y * exp(-z)
+        if z < -18.0:
+            return -y
+        return -y / (exp(z) + 1.0)
+    elif loss == MODIFIED_HUBER:
+        z = p * y
+        if z >= 1.0:
+            return 0.0
+        if z >= -1.0:
+            return -2.0 * (1.0 - z) * y
+        return -4.0 * y
+    elif loss == SQUARED_HINGE:
+        z = 1.0 - p * y
+        return -2.0 * y * z if z > 0.0 else 0.0
+    elif loss == SQUARED_ERROR:
+        return p - y
+    elif loss == HUBER:
+        z = p - y
+        if fabs(z) <= eps:
+            return z
+        return eps if z > 0.0 else -eps
+    elif loss == EPSILON_INSENSITIVE:
+        z = y - p
+        if z > eps:
+            return -1.0
+        if z < -eps:
+            return 1.0
+        return 0.0
+    else:  # SQUARED_EPSILON_INSENSITIVE
+        z = y - p
+        if z > eps:
+            return -2.0 * (z - eps)
+        if z < -eps:
+            return -2.0 * (z + eps)
+        return 0.0
+
+
+def loss_and_derivative(int loss, double[::1] p, double[::1] y, double epsilon):
+    """Vectorised loss and its derivative, for tests and objective reports.
+
+    Parameters
+    ----------
+    loss : int
+        A code from ``LOSSES``.
+    p, y : ndarray of shape (n,), float64
+        Predictions and targets (targets in {-1, +1} for classification).
+    epsilon : float
+        The epsilon of the huber and epsilon-insensitive losses.
+
+    Returns
+    -------
+    values, derivatives : list of float, list of float
+    """
+    cdef Py_ssize_t i, n = p.shape[0]
+    values = [0.0] * n
+    derivatives = [0.0] * n
+    for i in range(n):
+        values[i] = _loss(loss, p[i], y[i], epsilon)
+        derivatives[i] = _dloss(loss, p[i], y[i], epsilon)
+    return values, derivatives
+
+
+cdef inline double _step_size(int schedule, double eta0, double power_t,
+                              double alpha, double optimal_init,
+                              double t) noexcept nogil:
+    if schedule == STEP_OPTIMAL:
+        return 1.0 / (alpha * (optimal_init + t - 1.0))
+    if schedule == STEP_INVSCALING:
+        return eta0 / pow(t, power_t)
+    return eta0
+
+
+def sgd_epoch(
+    const floating[::1] data,
+    const index_t[::1] indices,
+    const index_t[::1] indptr,
+    bint dense,
+    Py_ssize_t n_features,
+    const floating[::1] y,
+    const floating[::1] sample_weight,
+    const int64_t[::1] order,
+    floating[::1] coef,
+    floating[::1] intercept,
+    const floating[::1] inv_freq,
+    floating[::1] avg_coef,
+    floating[::1] avg_intercept,
+    int64_t[::1] avg_stamp,
+    int64_t avg_start,
+    int loss,
+    double epsilon,
+    int schedule,
+    double eta0,
+    double power_t,
+    double alpha,
+    double optimal_init,
+    double l2_strength,
+    double l1_strength,
+    double intercept_decay,
+    bint fit_intercept,
+    double t_start,
+    int n_threads,
+):
+    """Run one epoch of Hogwild! SGD over the rows listed in ``order``.
+
+    Threads split ``order`` round-robin (OpenMP static schedule, chunk 1) and
+    update ``coef`` and ``intercept`` in place with plain loads and stores: no
+    locks, no atomics. The row at position ``k`` of ``order`` is step
+    ``t = t_start + k`` whatever thread runs it, so with one thread the epoch
+    is exactly sequential SGD and bit-for-bit reproducible.
+
+    Regularization is sparse, as in the Hogwild! paper: a row shrinks only the
+    coordinates it touches, coordinate ``u`` by ``inv_freq[u] = n / d_u``
+    (``d_u`` the number of rows in which feature ``u`` is non-zero), which in
+    expectation over the rows is the full penalty. The L2 step is
+    ``w_u *= max(0, 1 - eta * l2_strength * inv_freq[u])`` and the L1 step is
+    the proximal (soft-threshold) step with ``eta * l1_strength *
+    inv_freq[u]``, both clipped so that a large step never flips a sign. No
+    scalar is shared by every update except the intercept.
+
+    Averaging (``avg_coef`` non-empty) keeps the running mean of each
+    coordinate from step ``avg_start`` on, lazily: ``avg_stamp[u]`` is the
+    last step the mean of ``u`` accounts for; coordinates are constant
+    between the rows that touch them, so the lazy mean is exact. The caller
+    brings every coordinate up to date at the end of the epoch.
+
+    Parameters
+    ----------
+    data, indices, indptr : CSR arrays of X (``dense=False``), or ``data`` is
+        the C-ordered dense X raveled and ``indices``/``indptr`` are empty.
+        Dense zeros are skipped, so dense and CSR input give the same model.
+    dense : bool
+    n_features : int
+    y : ndarray of shape (n_samples,)
+        Targets, in {-1, +1} for classification.
+    sample_weight : ndarray of shape (n_samples,)
+        Per-row weights, class weights already folded in.
+    order : ndarray of shape (n_rows,), int64
+        Rows to visit, in order.
+    coef : ndarray of shape (n_features,)
+        Weights, updated in place.
+    intercept : ndarray of shape (1,)
+        Intercept, updated in place.
+    inv_freq : ndarray of shape (n_features,)
+        ``n / d_u`` per feature (0 where ``d_u`` is 0).
+    avg_coef, avg_intercept, avg_stamp : ndarray
+        Averaging state, or empty arrays when averaging is off.
+    avg_start : int
+        First step that enters the average.
+    loss : int
+        A code from ``LOSSES``.
+    epsilon : float
+    schedule : int
+        A code from ``SCHEDULES``.
+    eta0, power_t, alpha, optimal_init : float
+        Step-size parameters, with scikit-learn's meanings.
+    l2_strength, l1_strength : float
+        ``alpha * (1 - l1_ratio)`` and ``alpha * l1_ratio`` (0 when unused).
+    intercept_decay : float
+        Factor on the intercept's step (scikit-learn uses 0.01 on sparse X).
+    fit_intercept : bool
+    t_start : float
+        Step number of the first row (scikit-learn's ``t_``, from 1).
+    n_threads : int
+
+    Returns
+    -------
+    sumloss : float
+        Sum over the epoch of each row's loss before its update.
+    """
+    cdef:
+        Py_ssize_t n_rows = order.shape[0]
+        Py_ssize_t k, i, j, begin, end, u
+        bint averaging = avg_coef.shape[0] > 0
+        double sumloss = 0.0
+        double p, g, eta, upd, t, shrink, thr, wu, wold, x, n_old, gap
+        int64_t s, stamp
+        floating *w = &coef[0] if coef.shape[0] > 0 else NULL
+        floating *b = &intercept[0]
+        const floating *v = &data[0] if data.shape[0] > 0 else NULL
+        const floating *yp = &y[0]
+        const floating *swp = &sample_weight[0]
+        const floating *freq = &inv_freq[0] if inv_freq.shape[0] > 0 else NULL
+        const index_t *ind = NULL
+        const index_t *ptr = NULL
+        floating *aw = NULL
+        floating *ab = NULL
+        int64_t *st = NULL
+    if not dense:
+        ind = &indices[0] if indices.shape[0] > 0 else NULL
+        ptr = &indptr[0]
+    if averaging:
+        aw = &avg_coef[0]
+        ab = &avg_intercept[0]
+        st = &avg_stamp[0]
+
+    with nogil:
+        for k in prange(n_rows, schedule='static', chunksize=1,
+                        num_threads=n_threads):
+            i = order[k]
+            t = t_start + k
+            s = <int64_t>t
+            if dense:
+                begin = i * n_features
+                end = begin + n_features
+            else:
+                begin = ptr[i]
+                end = ptr[i + 1]
+
+            p = b[0]
+            if dense:
+                for j in range(begin, end):
+                    p = p + w[j - begin] * v[j]
+            else:
+                for j in range(begin, end):
+                    p = p + w[ind[j]] * v[j]
+
+            sumloss += _loss(loss, p, yp[i], epsilon)
+            g = _dloss(loss, p, yp[i], epsilon)
+            if g > MAX_DLOSS:
+                g = MAX_DLOSS
+            elif g < -MAX_DLOSS:
+                g = -MAX_DLOSS
+            eta = _step_size(schedule, eta0, power_t, alpha, optimal_init, t)
+            upd = -eta * g * swp[i]
+
+            for j in range(begin, end):
+                x = v[j]
+                if dense:
+                    if x == 0.0:
+                        continue
+                    u = j - begin
+                else:
+                    u = ind[j]
+                wu = w[u]
+                wold = wu
+                if l2_strength > 0.0:
+                    shrink = 1.0 - eta * l2_strength * freq[u]
+                    wu = wu * shrink if shrink > 0.0 else 0.0
+                wu = wu + upd * x
+                if l1_strength > 0.0:
+                    thr = eta * l1_strength * freq[u]
+                    if wu > thr:
+                        wu = wu - thr
+                    elif wu < -thr:
+                        wu = wu + thr
+                    else:
+                        wu = 0.0
+                w[u] = <floating>wu
+                if averaging and s >= avg_start:
+                    stamp = st[u]
+                    n_old = <double>(stamp - avg_start + 1)
+                    gap = <double>(s - 1 - stamp)
+                    if gap < 0.0:
+                        # another thread already stamped a later step
+                        gap = 0.0
+                        s = stamp + 1
+                    aw[u] = <floating>((aw[u] * n_old + gap * wold + w[u])
+                                       / (n_old + gap + 1.0))
+                    st[u] = s
+                    s = <int64_t>t
+
+            if fit_intercept:
+                b[0] = <floating>(b[0] + upd * intercept_decay)
+            if averaging and s >= avg_start:
+                ab[0] = <floating>(ab[0] + (b[0] - ab[0]) / (t - avg_start + 1.0))
+    return sumloss

@@ -1,0 +1,965 @@
+"""Drop-in replacements for scikit-learn's ``SGDClassifier`` and ``SGDRegressor``.
+
+The native kernel (``_core.sgd_epoch``) runs one epoch of lock-free parallel
+SGD. Everything else lives here, in Python, between kernel calls: input
+validation, learning-rate schedules, stopping rules, averaging bookkeeping,
+divergence checks and the one-vs-rest fan-out of multiclass problems.
+"""
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    _fit_context,
+    is_classifier,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model._base import LinearClassifierMixin, SparseCoefMixin
+from sklearn.metrics import r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, compute_class_weight
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.extmath import safe_sparse_dot
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    check_classification_targets,
+)
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from . import _core
+from ._threads import resolve_n_jobs
+
+CLASSIFICATION_LOSSES = ("hinge", "log_loss", "modified_huber", "squared_hinge", "perceptron")
+REGRESSION_LOSSES = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive")
+SCHEDULES = ("constant", "optimal", "invscaling", "adaptive", "backoff")
+MAX_INT = np.iinfo(np.int32).max
+
+# scikit-learn damps the intercept's step on sparse input (make_dataset); so do we.
+SPARSE_INTERCEPT_DECAY = 0.01
+
+
+class _Rows:
+    """X as the kernel reads it: CSR arrays, or a dense C-ordered X raveled.
+
+    Built once per fit without copying X.
+    """
+
+    def __init__(self, X):
+        self.n_samples, self.n_features = X.shape
+        self.dense = not sp.issparse(X)
+        self.X = X
+        if self.dense:
+            self.data = X.reshape(-1)
+            self.indices = self.indptr = np.empty(0, dtype=np.int32)
+        else:
+            self.data, self.indices, self.indptr = X.data, X.indices, X.indptr
+
+    def inv_freq(self, rows):
+        """``n / d_u`` for the given rows: each row's share of the penalty."""
+        if self.dense:
+            X = self.X if len(rows) == self.n_samples else self.X[rows]
+            counts = np.count_nonzero(X, axis=0)
+        else:
+            if len(rows) == self.n_samples:
+                touched = self.indices
+            else:
+                mask = np.zeros(self.n_samples, dtype=bool)
+                mask[rows] = True
+                touched = self.indices[np.repeat(mask, np.diff(self.indptr))]
+            counts = np.bincount(touched, minlength=self.n_features)
+        inv = np.zeros(self.n_features, dtype=self.data.dtype)
+        np.divide(len(rows), counts, out=inv, where=counts > 0, casting="unsafe")
+        return inv
+
+
+class _Problem:
+    """One binary (or regression) problem: its targets, weights and model rows."""
+
+    def __init__(self, y, sample_weight, coef, intercept, average, label=None):
+        self.label = label  # the one-vs-rest positive class, for classifiers
+        self.y = y
+        self.sample_weight = sample_weight
+        self.coef = coef  # 1-D views into the estimator's (k, n_features) buffers
+        self.intercept = intercept
+        self.average = average  # (avg_coef, avg_intercept, avg_stamp) or None
+
+
+class _BaseHogwild(SparseCoefMixin, BaseEstimator):
+    """Shared parameters, validation and the epoch loop."""
+
+    _parameter_constraints: dict = {
+        "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],
+        "fit_intercept": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "shuffle": ["boolean"],
+        "verbose": ["verbose"],
+        "epsilon": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "learning_rate": [StrOptions(set(SCHEDULES))],
+        "eta0": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, None, None, closed="neither")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
+        "n_jobs": [
+            Interval(Integral, None, -1, closed="right"),
+            Interval(Integral, 1, None, closed="left"),
+            None,
+        ],
+        "backoff": [Interval(Real, 0, 1, closed="right")],
+    }
+
+    # ------------------------------------------------------------------ checks
+    def _more_validate_params(self, for_partial_fit=False):
+        if self.early_stopping and for_partial_fit:
+            raise ValueError("early_stopping should be False with partial_fit")
+        if self.learning_rate == "optimal" and self.alpha == 0:
+            raise ValueError(
+                "alpha must be > 0 since learning_rate is 'optimal'. alpha is "
+                "used to compute the optimal learning rate."
+            )
+        if self.penalty == "elasticnet" and self.l1_ratio is None:
+            raise ValueError("l1_ratio must be set when penalty is 'elasticnet'")
+
+    def _validate_X(self, X, y, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            order="C",
+            accept_large_sparse=True,
+            y_numeric=not is_classifier(self),
+            reset=reset,
+        )
+        if sp.issparse(X):
+            # Bounds and monotonicity of indices/indptr: nothing out of range
+            # may reach the native loop.
+            X.check_format(full_check=True)
+            if not X.has_canonical_format:
+                # Duplicates are summed and indices sorted, on a copy.
+                X = X.copy()
+                X.sum_duplicates()
+        return X, y
+
+    def _penalty_strengths(self):
+        if self.penalty is None:
+            return 0.0, 0.0
+        if self.penalty == "l2":
+            return float(self.alpha), 0.0
+        if self.penalty == "l1":
+            return 0.0, float(self.alpha)
+        r = float(self.l1_ratio)
+        return float(self.alpha) * (1.0 - r), float(self.alpha) * r
+
+    def _average_start(self):
+        return int(self.average) if self.average else 0
+
+    # ------------------------------------------------------------ model state
+    def _allocate(self, n_out, n_features, dtype, coef_init, intercept_init):
+        """Fresh (or initialised) model buffers; never aliases the caller's arrays."""
+        if coef_init is not None:
+            coef_init = np.asarray(coef_init, dtype=dtype)
+            if coef_init.size != n_out * n_features or (
+                coef_init.ndim == 2 and coef_init.shape != (n_out, n_features)
+            ):
+                raise ValueError("Provided coef_init does not match dataset.")
+            coef = np.array(coef_init, dtype=dtype, order="C", copy=True)
+            coef = coef.reshape(n_out, n_features)
+        else:
+            coef = np.zeros((n_out, n_features), dtype=dtype, order="C")
+        if intercept_init is not None:
+            intercept_init = np.asarray(intercept_init, dtype=dtype).reshape(-1)
+            if intercept_init.shape != (n_out,):
+                raise ValueError("Provided intercept_init does not match dataset.")
+            intercept = np.array(intercept_init, dtype=dtype, copy=True)
+        else:
+            intercept = np.zeros(n_out, dtype=dtype)
+        return coef, intercept
+
+    def _continue_state(self, dtype):
+        """The SGD iterate to continue from, as fresh C-ordered copies."""
+        if self.average:
+            coef, intercept = self._standard_coef, self._standard_intercept
+        else:
+            coef, intercept = self.coef_, self.intercept_
+        if sp.issparse(coef):
+            coef = coef.toarray()
+        coef = np.array(coef, dtype=dtype, order="C", copy=True)
+        return coef.reshape(-1, coef.shape[-1]), np.array(intercept, dtype=dtype).reshape(-1)
+
+    def _average_state(self, coef, intercept, fresh):
+        if not self.average:
+            return None
+        if not fresh and getattr(self, "_average_coef", None) is not None:
+            return (
+                np.array(self._average_coef, dtype=coef.dtype, order="C").reshape(coef.shape),
+                np.array(self._average_intercept, dtype=coef.dtype).reshape(-1),
+                np.array(self._average_stamp, dtype=np.int64, order="C"),
+            )
+        start = self._average_start()
+        return (
+            np.zeros_like(coef),
+            np.zeros_like(intercept),
+            np.full(coef.shape, start - 1, dtype=np.int64),
+        )
+
+    def _publish(self, coef, intercept, average):
+        """Set coef_ / intercept_ (and the averaging state) after training."""
+        if average is not None:
+            avg_coef, avg_intercept, avg_stamp = average
+            self._standard_coef, self._standard_intercept = coef, intercept
+            self._average_coef, self._average_intercept = avg_coef, avg_intercept
+            self._average_stamp = avg_stamp
+            if self._average_start() <= self.t_ - 1:
+                coef, intercept = avg_coef, avg_intercept
+        self.coef_, self.intercept_ = self._shape_coef(coef), intercept
+
+    def _shape_coef(self, coef):
+        return coef
+
+    # ------------------------------------------------------------- the loop
+    def _schedule(self, loss_code):
+        """Kernel schedule code and its constants (optimal_init as sklearn)."""
+        if self.learning_rate == "optimal":
+            typw = np.sqrt(1.0 / np.sqrt(self.alpha))
+            _, dloss = _core.loss_and_derivative(
+                loss_code, np.array([-typw]), np.array([1.0]), float(self.epsilon)
+            )
+            initial_eta0 = typw / max(1.0, dloss[0])
+            return _core.SCHEDULES["optimal"], 1.0 / (initial_eta0 * self.alpha)
+        if self.learning_rate == "invscaling":
+            return _core.SCHEDULES["invscaling"], 0.0
+        return _core.SCHEDULES["fixed"], 0.0
+
+    def _run_problems(self, rows, problems, train_idx, validation, max_iter,
+                      seeds, for_partial_fit):
+        """Fit each problem (one-vs-rest classes, or the one regression).
+
+        Returns the largest number of epochs any problem ran.
+        """
+        n_threads = resolve_n_jobs(self.n_jobs)
+        inv_freq = rows.inv_freq(train_idx)
+        args = (rows, train_idx, inv_freq, validation, max_iter, for_partial_fit)
+        if len(problems) > 1 and n_threads > 1:
+            # Classes across threads, one OpenMP thread each: no shared
+            # buffer, no write contention, and each class stays reproducible.
+            with ThreadPoolExecutor(max_workers=min(n_threads, len(problems))) as pool:
+                n_iters = list(
+                    pool.map(
+                        lambda ps: self._sgd_loop(ps[0], *args, ps[1], 1),
+                        zip(problems, seeds),
+                    )
+                )
+        else:
+            n_iters = [
+                self._sgd_loop(p, *args, seed, n_threads)
+                for p, seed in zip(problems, seeds)
+            ]
+        return max(n_iters)
+
+    def _sgd_loop(self, prob, rows, train_idx, inv_freq, validation, max_iter,
+                  for_partial_fit, seed, n_threads):
+        """Epochs of one problem: the kernel call and everything between calls."""
+        rng = np.random.RandomState(seed)
+        loss_code = _core.LOSSES[self.loss]
+        schedule, optimal_init = self._schedule(loss_code)
+        l2, l1 = self._penalty_strengths()
+        decay = 1.0 if rows.dense else SPARSE_INTERCEPT_DECAY
+        dtype = rows.data.dtype
+        if prob.average is not None:
+            avg_coef, avg_intercept, avg_stamp = prob.average
+        else:
+            avg_coef = avg_intercept = np.empty(0, dtype=dtype)
+            avg_stamp = np.empty(0, dtype=np.int64)
+        avg_start = self._average_start()
+        n_train = len(train_idx)
+        tol = -np.inf if (self.tol is None or for_partial_fit) else self.tol
+        eta = float(self.eta0)
+        best_loss, best_score = np.inf, -np.inf
+        no_improvement = 0
+        t = float(self.t_)
+        start_time = time.time()
+        epoch = 0
+        for epoch in range(max_iter):
+            if self.verbose > 0:
+                print(f"-- Epoch {epoch + 1}")
+            order = rng.permutation(train_idx) if self.shuffle else train_idx
+            if self.learning_rate == "backoff":
+                eta = float(self.eta0) * float(self.backoff) ** self._epochs_done
+            sumloss = _core.sgd_epoch(
+                rows.data, rows.indices, rows.indptr, rows.dense, rows.n_features,
+                prob.y, prob.sample_weight, order, prob.coef, prob.intercept,
+                inv_freq, avg_coef, avg_intercept, avg_stamp, avg_start,
+                loss_code, float(self.epsilon), schedule, eta, float(self.power_t),
+                float(self.alpha), optimal_init, l2, l1, decay,
+                bool(self.fit_intercept), t, n_threads,
+            )
+            t += n_train
+            if not (np.isfinite(prob.intercept).all() and np.isfinite(prob.coef).all()):
+                raise ValueError(
+                    f"Floating-point under-/overflow occurred at epoch #{epoch + 1}: "
+                    "the model diverged. Use a smaller eta0, a larger alpha, or "
+                    "scale the input (StandardScaler, MaxAbsScaler or normalize)."
+                )
+            if prob.average is not None:
+                _flush_average(prob.coef, prob.intercept, avg_coef, avg_intercept,
+                               avg_stamp, avg_start, int(t) - 1)
+            if self.verbose > 0:
+                w = prob.coef
+                print(
+                    f"Norm: {np.linalg.norm(w):.2f}, NNZs: {np.count_nonzero(w)}, "
+                    f"Bias: {prob.intercept[0]:.6f}, T: {n_train * (epoch + 1)}, "
+                    f"Avg. loss: {sumloss / n_train:f}"
+                )
+                print(f"Total training time: {time.time() - start_time:.2f} seconds.")
+            if self.early_stopping:
+                score = self._validation_score(prob, validation, avg_start, t)
+                if tol > -np.inf and score < best_score + tol:
+                    no_improvement += 1
+                else:
+                    no_improvement = 0
+                best_score = max(best_score, score)
+            else:
+                if tol > -np.inf and sumloss > best_loss - tol * n_train:
+                    no_improvement += 1
+                else:
+                    no_improvement = 0
+                best_loss = min(best_loss, sumloss)
+            if no_improvement >= self.n_iter_no_change:
+                if self.learning_rate == "adaptive" and eta > 1e-6:
+                    eta /= 5.0
+                    no_improvement = 0
+                else:
+                    if self.verbose:
+                        print(
+                            f"Convergence after {epoch + 1} epochs took "
+                            f"{time.time() - start_time:.2f} seconds"
+                        )
+                    break
+        return epoch + 1
+
+    def _validation_score(self, prob, validation, avg_start, t):
+        """The estimator's score on the held-out rows, with the current model."""
+        X_val, y_val, sw_val = validation
+        coef, intercept = prob.coef, prob.intercept
+        if prob.average is not None and avg_start <= t - 1:
+            coef, intercept = prob.average[0], prob.average[1]
+        scores = safe_sparse_dot(X_val, coef) + intercept[0]
+        return self._score_problem(prob, scores, y_val, sw_val)
+
+    def _split(self, n_samples, y, rng):
+        """Training rows and the early-stopping validation rows."""
+        all_rows = np.arange(n_samples, dtype=np.int64)
+        if not self.early_stopping:
+            return all_rows, None
+        train_idx, val_idx = train_test_split(
+            all_rows,
+            test_size=self.validation_fraction,
+            random_state=rng.randint(MAX_INT),
+            stratify=y if is_classifier(self) else None,
+        )
+        if len(val_idx) < 2:
+            raise ValueError(
+                f"The validation set of {len(val_idx)} rows is too small for "
+                "early stopping; increase validation_fraction or the data."
+            )
+        return np.sort(train_idx), np.sort(val_idx)
+
+    def _fit_common(self, X, y, sample_weight, coef_init, intercept_init,
+                    max_iter, for_partial_fit):
+        """Shared body of fit and partial_fit once X and y are validated."""
+        n_samples, n_features = X.shape
+        rng = check_random_state(self.random_state)
+        train_idx, val_idx = self._split(n_samples, y, rng)
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+        )
+        n_out = self._n_outputs()
+        fresh = getattr(self, "coef_", None) is None or coef_init is not None
+        if fresh:
+            coef, intercept = self._allocate(
+                n_out, n_features, X.dtype, coef_init, intercept_init
+            )
+        else:
+            coef, intercept = self._continue_state(X.dtype)
+            if coef.shape[1] != n_features:
+                raise ValueError(
+                    f"Number of features {n_features} does not match previous "
+                    f"data {coef.shape[1]}."
+                )
+        if not hasattr(self, "t_"):
+            self.t_ = 1.0
+        average = self._average_state(coef, intercept, fresh)
+        problems = self._problems(y, sample_weight, coef, intercept, average, X.dtype)
+        validation = None
+        if val_idx is not None:
+            validation = (X[val_idx], y[val_idx], sample_weight[val_idx])
+        seeds = rng.randint(MAX_INT, size=len(problems))
+        rows = _Rows(X)
+        n_iter = self._run_problems(rows, problems, train_idx, validation,
+                                    max_iter, seeds, for_partial_fit)
+        self.n_iter_ = n_iter
+        self.t_ += n_iter * n_samples
+        self._epochs_done = getattr(self, "_epochs_done", 0) + n_iter
+        self._publish(coef, intercept, average)
+        return self
+
+    def _fit(self, X, y, coef_init, intercept_init, sample_weight):
+        self._more_validate_params()
+        if self.warm_start and getattr(self, "coef_", None) is not None:
+            if coef_init is None and intercept_init is None:
+                coef_init, intercept_init = self._continue_state(self.coef_.dtype)
+        self._reset()
+        X, y = self._validate_X(X, y, reset=True)
+        y = self._prepare_targets(X, y, classes=None, first_call=True)
+        self._fit_common(X, y, sample_weight, coef_init, intercept_init,
+                         self.max_iter, for_partial_fit=False)
+        if self.tol is not None and self.n_iter_ == self.max_iter and self.max_iter > 1:
+            warnings.warn(
+                "Maximum number of iteration reached before convergence. "
+                "Consider increasing max_iter to improve the fit.",
+                ConvergenceWarning,
+            )
+        return self
+
+    def _reset(self):
+        for name in ("coef_", "intercept_", "classes_", "t_", "_epochs_done",
+                     "_standard_coef", "_standard_intercept", "_average_coef",
+                     "_average_intercept", "_average_stamp"):
+            if hasattr(self, name):
+                delattr(self, name)
+
+    def _partial_fit(self, X, y, classes, sample_weight):
+        self._more_validate_params(for_partial_fit=True)
+        first_call = not hasattr(self, "coef_")
+        X, y = self._validate_X(X, y, reset=first_call)
+        if not first_call and X.dtype != self.coef_.dtype:
+            # The model keeps the dtype it was started with.
+            X = X.astype(self.coef_.dtype)
+        y = self._prepare_targets(X, y, classes=classes, first_call=first_call)
+        return self._fit_common(X, y, sample_weight, None, None, 1,
+                                for_partial_fit=True)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        # Several threads race on one weight buffer by design (Hogwild!):
+        # results differ from run to run unless n_jobs=1.
+        tags.non_deterministic = self.n_jobs != 1
+        return tags
+
+
+def _flush_average(coef, intercept, avg_coef, avg_intercept, avg_stamp, start, end):
+    """Bring every coordinate's running mean up to step ``end``."""
+    if end < start:
+        return
+    n_old = (avg_stamp - start + 1).astype(coef.dtype)
+    gap = np.maximum(end - avg_stamp, 0).astype(coef.dtype)
+    total = n_old + gap
+    np.divide(avg_coef * n_old + gap * coef, total, out=avg_coef, where=total > 0)
+    np.maximum(avg_stamp, end, out=avg_stamp)
+
+
+class HogwildClassifier(LinearClassifierMixin, ClassifierMixin, _BaseHogwild):
+    """Linear classifiers trained by lock-free parallel SGD (Hogwild!).
+
+    A drop-in replacement for :class:`sklearn.linear_model.SGDClassifier`:
+    the same parameters with the same names, defaults and meanings, plus
+    ``n_jobs`` (OpenMP threads sharing one weight buffer without locks) and
+    the ``"backoff"`` learning rate of the Hogwild! paper.
+
+    Regularization is applied sparsely: each row shrinks only the
+    coordinates it touches, coordinate ``u`` with weight ``n / d_u`` where
+    ``d_u`` is the number of rows in which feature ``u`` is non-zero (Niu et
+    al., 2011). In expectation this is the full penalty, and a row's update
+    costs O(non-zeros of the row).
+
+    Parameters
+    ----------
+    loss : {'hinge', 'log_loss', 'modified_huber', 'squared_hinge', \
+            'perceptron', 'squared_error', 'huber', 'epsilon_insensitive', \
+            'squared_epsilon_insensitive'}, default='hinge'
+        The loss function, as in ``SGDClassifier``.
+    penalty : {'l2', 'l1', 'elasticnet', None}, default='l2'
+        The regularization term.
+    alpha : float, default=0.0001
+        Regularization strength; also sets the 'optimal' learning rate.
+    l1_ratio : float, default=0.15
+        Elastic-net mixing, ``0 <= l1_ratio <= 1``; used with 'elasticnet'.
+    fit_intercept : bool, default=True
+        Whether to fit an intercept.
+    max_iter : int, default=1000
+        Maximum number of epochs.
+    tol : float or None, default=1e-3
+        Stop when the epoch's training loss (or validation score with
+        ``early_stopping``) has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs. ``None`` never stops early.
+    shuffle : bool, default=True
+        Whether to shuffle the rows before each epoch.
+    verbose : int, default=0
+        Verbosity.
+    epsilon : float, default=0.1
+        Epsilon of the huber and epsilon-insensitive losses.
+    n_jobs : int, default=None
+        Number of OpenMP threads. ``None`` and ``-1`` use every core this
+        process may use (respecting ``OMP_NUM_THREADS``, CPU affinity and
+        threadpoolctl limits), ``-2`` one fewer, and so on. With more than one
+        thread, results vary from run to run. Multiclass problems give each
+        one-vs-rest class its own thread.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the shuffling and the early-stopping split.
+    learning_rate : {'optimal', 'constant', 'invscaling', 'adaptive', \
+            'backoff'}, default='optimal'
+        The step-size schedule. The first four are scikit-learn's;
+        'backoff' is the Hogwild! paper's: ``eta0`` within the first epoch,
+        multiplied by ``backoff`` after each epoch.
+    eta0 : float, default=0.01
+        Initial step size of the 'constant', 'invscaling', 'adaptive' and
+        'backoff' schedules.
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows and stop when their score
+        stops improving.
+    validation_fraction : float, default=0.1
+        Fraction of rows held out for early stopping.
+    n_iter_no_change : int, default=5
+        Epochs without improvement before stopping.
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, as in ``SGDClassifier``.
+    warm_start : bool, default=False
+        Start ``fit`` from the previous solution.
+    average : bool or int, default=False
+        Averaged SGD: ``True`` averages from the first step, an integer
+        ``k`` from step ``k`` on.
+    backoff : float, default=0.9
+        Factor applied to the step size after each epoch with
+        ``learning_rate='backoff'``, ``0 < backoff <= 1``.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+    classes_ : ndarray of shape (n_classes,)
+    n_iter_ : int
+        Epochs run (the most of any class).
+    t_ : float
+        Number of weight updates performed, plus one.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when X has feature names that are all strings.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from hogwild import HogwildClassifier
+    >>> X, y = make_classification(n_samples=200, random_state=0)
+    >>> clf = HogwildClassifier(n_jobs=1, random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.8
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseHogwild._parameter_constraints,
+        "loss": [StrOptions(set(CLASSIFICATION_LOSSES + REGRESSION_LOSSES))],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+    }
+
+    def __init__(
+        self,
+        loss="hinge",
+        *,
+        penalty="l2",
+        alpha=0.0001,
+        l1_ratio=0.15,
+        fit_intercept=True,
+        max_iter=1000,
+        tol=1e-3,
+        shuffle=True,
+        verbose=0,
+        epsilon=0.1,
+        n_jobs=None,
+        random_state=None,
+        learning_rate="optimal",
+        eta0=0.01,
+        power_t=0.5,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        class_weight=None,
+        warm_start=False,
+        average=False,
+        backoff=0.9,
+    ):
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.verbose = verbose
+        self.epsilon = epsilon
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.average = average
+        self.backoff = backoff
+
+    def _n_outputs(self):
+        return 1 if len(self.classes_) == 2 else len(self.classes_)
+
+    def _prepare_targets(self, X, y, classes, first_call):
+        check_classification_targets(y)
+        if first_call:
+            if classes is None:
+                classes = np.unique(y)
+            if hasattr(self, "classes_"):
+                del self.classes_
+        _check_partial_fit_first_call(self, classes)
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"y contains labels {unknown.tolist()} that are not in classes_ "
+                f"{self.classes_.tolist()}."
+            )
+        if len(self.classes_) < 2:
+            raise ValueError(
+                "The number of classes has to be greater than one; got "
+                f"{len(self.classes_)} class"
+            )
+        return y
+
+    def _score_problem(self, prob, scores, y_val, sw_val):
+        truth = np.where(y_val == prob.label, 1.0, -1.0)
+        return np.average(np.where(scores > 0, 1.0, -1.0) == truth, weights=sw_val)
+
+    def _problems(self, y, sample_weight, coef, intercept, average, dtype):
+        classes = self.classes_
+        class_weight = compute_class_weight(self.class_weight, classes=classes, y=y)
+        if len(classes) == 2:
+            pairs = [(classes[1], class_weight[1], class_weight[0])]
+        else:
+            pairs = [(c, class_weight[k], 1.0) for k, c in enumerate(classes)]
+        problems = []
+        for k, (positive, pos_weight, neg_weight) in enumerate(pairs):
+            is_pos = y == positive
+            yk = np.where(is_pos, 1.0, -1.0).astype(dtype)
+            swk = (sample_weight * np.where(is_pos, pos_weight, neg_weight)).astype(dtype)
+            avg = None
+            if average is not None:
+                avg = (average[0][k], average[1][k:k + 1], average[2][k])
+            problems.append(
+                _Problem(yk, swk, coef[k], intercept[k:k + 1], avg, label=positive)
+            )
+        return problems
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+        """Fit the linear model by Hogwild! SGD.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. CSR float32 or float64 input is used without a copy.
+        y : ndarray of shape (n_samples,)
+            Target values.
+        coef_init : ndarray of shape (n_classes, n_features), default=None
+            Initial coefficients (not modified).
+        intercept_init : ndarray of shape (n_classes,), default=None
+            Initial intercept (not modified).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows.
+
+        Returns
+        -------
+        self : object
+        """
+        return self._fit(X, y, coef_init, intercept_init, sample_weight)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch of Hogwild! SGD over the given rows.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A batch of training data.
+        y : ndarray of shape (n_samples,)
+            Its targets.
+        classes : ndarray of shape (n_classes,), default=None
+            All the classes; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows.
+
+        Returns
+        -------
+        self : object
+        """
+        if self.class_weight == "balanced" and not hasattr(self, "classes_"):
+            raise ValueError(
+                "class_weight '{0}' is not supported for partial_fit. In order "
+                "to use 'balanced' weights, use compute_class_weight('{0}', "
+                "classes=classes, y=y). In place of y you can use a large "
+                "enough sample of the full training set target to properly "
+                "estimate the class frequency distributions. Pass the "
+                "resulting weights as the class_weight parameter.".format(
+                    self.class_weight
+                )
+            )
+        return self._partial_fit(X, y, classes, sample_weight)
+
+    def _check_proba(self):
+        if self.loss not in ("log_loss", "modified_huber"):
+            raise AttributeError(
+                "probability estimates are not available for loss=%r" % self.loss
+            )
+        return True
+
+    @available_if(_check_proba)
+    def predict_proba(self, X):
+        """Probability estimates, for ``loss`` 'log_loss' or 'modified_huber'.
+
+        Multiclass estimates normalise the one-vs-rest estimates, as
+        ``SGDClassifier`` does.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        if self.loss == "log_loss":
+            return self._predict_proba_lr(X)
+        scores = self.decision_function(X)
+        if len(self.classes_) == 2:
+            p1 = (np.clip(scores, -1.0, 1.0) + 1.0) / 2.0
+            return np.column_stack([1.0 - p1, p1])
+        prob = (np.clip(scores, -1.0, 1.0) + 1.0) / 2.0
+        total = prob.sum(axis=1)
+        all_zero = total == 0
+        prob[all_zero] = 1.0
+        total[all_zero] = len(self.classes_)
+        return prob / total[:, None]
+
+    @available_if(_check_proba)
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        return np.log(self.predict_proba(X))
+
+
+class HogwildRegressor(RegressorMixin, _BaseHogwild):
+    """Linear regression trained by lock-free parallel SGD (Hogwild!).
+
+    A drop-in replacement for :class:`sklearn.linear_model.SGDRegressor`,
+    with ``n_jobs`` and the 'backoff' schedule added; see
+    :class:`HogwildClassifier` for the regularization scheme.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'huber', 'epsilon_insensitive', \
+            'squared_epsilon_insensitive'}, default='squared_error'
+        The loss function.
+    penalty : {'l2', 'l1', 'elasticnet', None}, default='l2'
+    alpha : float, default=0.0001
+    l1_ratio : float, default=0.15
+    fit_intercept : bool, default=True
+    max_iter : int, default=1000
+    tol : float or None, default=1e-3
+    shuffle : bool, default=True
+    verbose : int, default=0
+    epsilon : float, default=0.1
+    n_jobs : int, default=None
+        Number of OpenMP threads; see :class:`HogwildClassifier`.
+    random_state : int, RandomState instance or None, default=None
+    learning_rate : {'invscaling', 'constant', 'optimal', 'adaptive', \
+            'backoff'}, default='invscaling'
+    eta0 : float, default=0.01
+    power_t : float, default=0.25
+    early_stopping : bool, default=False
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=5
+    warm_start : bool, default=False
+    average : bool or int, default=False
+    backoff : float, default=0.9
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : ndarray of shape (1,)
+    n_iter_ : int
+    t_ : float
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from hogwild import HogwildRegressor
+    >>> X, y = make_regression(n_samples=200, n_features=5, random_state=0)
+    >>> reg = HogwildRegressor(n_jobs=1, random_state=0).fit(X, y)
+    >>> reg.score(X, y) > 0.9
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseHogwild._parameter_constraints,
+        "loss": [StrOptions(set(REGRESSION_LOSSES))],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        *,
+        penalty="l2",
+        alpha=0.0001,
+        l1_ratio=0.15,
+        fit_intercept=True,
+        max_iter=1000,
+        tol=1e-3,
+        shuffle=True,
+        verbose=0,
+        epsilon=0.1,
+        n_jobs=None,
+        random_state=None,
+        learning_rate="invscaling",
+        eta0=0.01,
+        power_t=0.25,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        warm_start=False,
+        average=False,
+        backoff=0.9,
+    ):
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.verbose = verbose
+        self.epsilon = epsilon
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+        self.average = average
+        self.backoff = backoff
+
+    def _n_outputs(self):
+        return 1
+
+    def _prepare_targets(self, X, y, classes, first_call):
+        return y.astype(X.dtype, copy=False)
+
+    def _score_problem(self, prob, scores, y_val, sw_val):
+        return r2_score(y_val, scores, sample_weight=sw_val)
+
+    def _shape_coef(self, coef):
+        return coef.reshape(-1)
+
+    def _problems(self, y, sample_weight, coef, intercept, average, dtype):
+        avg = None
+        if average is not None:
+            avg = (average[0][0], average[1][0:1], average[2][0])
+        return [_Problem(y, sample_weight, coef[0], intercept[0:1], avg)]
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+        """Fit the linear model by Hogwild! SGD.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. CSR float32 or float64 input is used without a copy.
+        y : ndarray of shape (n_samples,)
+            Target values.
+        coef_init : ndarray of shape (n_features,), default=None
+            Initial coefficients (not modified).
+        intercept_init : ndarray of shape (1,), default=None
+            Initial intercept (not modified).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows.
+
+        Returns
+        -------
+        self : object
+        """
+        return self._fit(X, y, coef_init, intercept_init, sample_weight)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch of Hogwild! SGD over the given rows.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        return self._partial_fit(X, y, None, sample_weight)
+
+    def predict(self, X):
+        """Predict with the linear model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", reset=False)
+        return (safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_).ravel()
