@@ -218,7 +218,8 @@ def sgd_epoch(
     double alpha,
     double optimal_init,
     double l2_strength,
-    double l1_strength,
+    const double[::1] l1_cumulative,
+    floating[::1] l1_received,
     double intercept_decay,
     bint fit_intercept,
     double t_start,
@@ -232,14 +233,22 @@ def sgd_epoch(
     ``t = t_start + k`` whatever thread runs it, so with one thread the epoch
     is exactly sequential SGD and bit-for-bit reproducible.
 
-    Regularization is sparse, as in the Hogwild! paper: a row shrinks only the
-    coordinates it touches, coordinate ``u`` by ``inv_freq[u] = n / d_u``
-    (``d_u`` the number of rows in which feature ``u`` is non-zero), which in
-    expectation over the rows is the full penalty. The L2 step is
-    ``w_u *= max(0, 1 - eta * l2_strength * inv_freq[u])`` and the L1 step is
-    the proximal (soft-threshold) step with ``eta * l1_strength *
-    inv_freq[u]``, both clipped so that a large step never flips a sign. No
-    scalar is shared by every update except the intercept.
+    Regularization touches only the coordinates of the row, so an update
+    costs O(non-zeros of the row):
+
+    * L2 as in the Hogwild! paper: coordinate ``u`` shrinks by
+      ``w_u *= max(0, 1 - eta * l2_strength * inv_freq[u])`` with
+      ``inv_freq[u] = n / d_u`` (``d_u`` the number of rows in which feature
+      ``u`` is non-zero), which in expectation over the rows is the full
+      penalty, clipped so that a large step never flips a sign.
+    * L1 by the cumulative penalty of Tsuruoka et al. (2009), as scikit-learn
+      does, made lazy: ``l1_cumulative[k]`` is the total L1 penalty every
+      weight should have received by step ``k`` (read-only, computed by the
+      caller), ``l1_received[u]`` what ``u`` has received; a touched
+      coordinate is pulled towards zero by the difference, never past it.
+
+    Neither needs a scalar that every update writes; only the intercept is
+    written by every row.
 
     Averaging (``avg_coef`` non-empty) keeps the running mean of each
     coordinate from step ``avg_start`` on, lazily: ``avg_stamp[u]`` is the
@@ -277,8 +286,13 @@ def sgd_epoch(
         A code from ``SCHEDULES``.
     eta0, power_t, alpha, optimal_init : float
         Step-size parameters, with scikit-learn's meanings.
-    l2_strength, l1_strength : float
-        ``alpha * (1 - l1_ratio)`` and ``alpha * l1_ratio`` (0 when unused).
+    l2_strength : float
+        ``alpha * (1 - l1_ratio)`` (0 when unused).
+    l1_cumulative : ndarray of shape (n_rows,), float64
+        Cumulative L1 penalty after each step of the epoch, or empty when L1
+        is off.
+    l1_received : ndarray of shape (n_features,)
+        L1 penalty each coordinate has received so far; updated in place.
     intercept_decay : float
         Factor on the intercept's step (scikit-learn uses 0.01 on sparse X).
     fit_intercept : bool
@@ -295,8 +309,9 @@ def sgd_epoch(
         Py_ssize_t n_rows = order.shape[0]
         Py_ssize_t k, i, j, begin, end, u
         bint averaging = avg_coef.shape[0] > 0
+        bint use_l1 = l1_cumulative.shape[0] > 0
         double sumloss = 0.0
-        double p, g, eta, upd, t, shrink, thr, wu, wold, x, n_old, gap
+        double p, g, eta, upd, t, shrink, cum, wu, wz, wold, x, n_old, gap
         int64_t s, stamp
         floating *w = &coef[0] if coef.shape[0] > 0 else NULL
         floating *b = &intercept[0]
@@ -309,9 +324,14 @@ def sgd_epoch(
         floating *aw = NULL
         floating *ab = NULL
         int64_t *st = NULL
+        const double *l1c = NULL
+        floating *l1q = NULL
     if not dense:
         ind = &indices[0] if indices.shape[0] > 0 else NULL
         ptr = &indptr[0]
+    if use_l1:
+        l1c = &l1_cumulative[0]
+        l1q = &l1_received[0]
     if averaging:
         aw = &avg_coef[0]
         ab = &avg_intercept[0]
@@ -361,14 +381,18 @@ def sgd_epoch(
                     shrink = 1.0 - eta * l2_strength * freq[u]
                     wu = wu * shrink if shrink > 0.0 else 0.0
                 wu = wu + upd * x
-                if l1_strength > 0.0:
-                    thr = eta * l1_strength * freq[u]
-                    if wu > thr:
-                        wu = wu - thr
-                    elif wu < -thr:
-                        wu = wu + thr
-                    else:
-                        wu = 0.0
+                if use_l1:
+                    cum = l1c[k]
+                    wz = wu
+                    if wu > 0.0:
+                        wu = wu - (cum + l1q[u])
+                        if wu < 0.0:
+                            wu = 0.0
+                    elif wu < 0.0:
+                        wu = wu + (cum - l1q[u])
+                        if wu > 0.0:
+                            wu = 0.0
+                    l1q[u] = <floating>(l1q[u] + (wu - wz))
                 w[u] = <floating>wu
                 if averaging and s >= avg_start:
                     stamp = st[u]

@@ -249,6 +249,15 @@ class _BaseHogwild(SparseCoefMixin, BaseEstimator):
             return _core.SCHEDULES["invscaling"], 0.0
         return _core.SCHEDULES["fixed"], 0.0
 
+    def _step_sizes(self, eta, optimal_init, t, n):
+        """The step size of each of the next n steps, as the kernel computes it."""
+        steps = t + np.arange(n, dtype=np.float64)
+        if self.learning_rate == "optimal":
+            return 1.0 / (self.alpha * (optimal_init + steps - 1.0))
+        if self.learning_rate == "invscaling":
+            return self.eta0 / steps ** self.power_t
+        return np.full(n, eta)
+
     def _run_problems(self, rows, problems, train_idx, validation, max_iter,
                       seeds, for_partial_fit):
         """Fit each problem (one-vs-rest classes, or the one regression).
@@ -282,6 +291,10 @@ class _BaseHogwild(SparseCoefMixin, BaseEstimator):
         loss_code = _core.LOSSES[self.loss]
         schedule, optimal_init = self._schedule(loss_code)
         l2, l1 = self._penalty_strengths()
+        # Cumulative L1 state (Tsuruoka et al.), per call as in scikit-learn.
+        l1_total = 0.0
+        l1_received = np.zeros(rows.n_features if l1 > 0 else 0, dtype=rows.data.dtype)
+        l1_cumulative = np.empty(0)
         decay = 1.0 if rows.dense else SPARSE_INTERCEPT_DECAY
         dtype = rows.data.dtype
         if prob.average is not None:
@@ -303,13 +316,17 @@ class _BaseHogwild(SparseCoefMixin, BaseEstimator):
                 print(f"-- Epoch {epoch + 1}")
             order = rng.permutation(train_idx) if self.shuffle else train_idx
             if self.learning_rate == "backoff":
-                eta = float(self.eta0) * float(self.backoff) ** self._epochs_done
+                eta = float(self.eta0) * float(self.backoff) ** (getattr(self, "_epochs_done", 0) + epoch)
+            if l1 > 0:
+                steps = self._step_sizes(eta, optimal_init, t, n_train)
+                l1_cumulative = l1_total + np.cumsum(steps * l1)
+                l1_total = float(l1_cumulative[-1])
             sumloss = _core.sgd_epoch(
                 rows.data, rows.indices, rows.indptr, rows.dense, rows.n_features,
                 prob.y, prob.sample_weight, order, prob.coef, prob.intercept,
                 inv_freq, avg_coef, avg_intercept, avg_stamp, avg_start,
                 loss_code, float(self.epsilon), schedule, eta, float(self.power_t),
-                float(self.alpha), optimal_init, l2, l1, decay,
+                float(self.alpha), optimal_init, l2, l1_cumulative, l1_received, decay,
                 bool(self.fit_intercept), t, n_threads,
             )
             t += n_train

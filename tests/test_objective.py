@@ -1,0 +1,123 @@
+"""Optimisation quality: gradients, and the objective reached against scikit-learn and the optimum."""
+import warnings
+
+import numpy as np
+import pytest
+from scipy.optimize import approx_fprime
+from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier, SGDRegressor
+
+from conftest import make_sparse, objective, objective_of
+from hogwild import HogwildClassifier, HogwildRegressor, _core
+
+ALL_LOSSES = sorted(_core.LOSSES)
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES)
+def test_loss_derivative_matches_finite_differences(loss):
+    code = _core.LOSSES[loss]
+    rng = np.random.RandomState(0)
+    y = rng.choice([-1.0, 1.0], 200) if code <= 4 else rng.randn(200)
+    p = 3 * rng.randn(200)
+    # stay clear of the kinks, where the derivative is one-sided
+    kinks = {"hinge": [1], "perceptron": [0], "modified_huber": [1, -1], "squared_hinge": [1]}
+    keep = np.ones(len(p), bool)
+    for k in kinks.get(loss, []):
+        keep &= np.abs(p * y - k) > 1e-3
+    if loss in ("huber", "epsilon_insensitive", "squared_epsilon_insensitive"):
+        keep &= np.abs(np.abs(p - y) - 0.1) > 1e-3
+    p, y = p[keep], y[keep]
+    _, dloss = _core.loss_and_derivative(code, p, y, 0.1)
+    for pi, yi, gi in zip(p, y, dloss):
+        num = approx_fprime(
+            np.array([pi]),
+            lambda q: _core.loss_and_derivative(code, q, np.array([yi]), 0.1)[0][0],
+            1e-7,
+        )[0]
+        assert gi == pytest.approx(num, rel=1e-4, abs=1e-5)
+
+
+def _mean_objectives(ours, theirs, X, y, params, seeds=range(5)):
+    mine, ref = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for seed in seeds:
+            mine.append(objective(ours(n_jobs=1, random_state=seed, **params).fit(X, y), X, y))
+            ref.append(objective(theirs(random_state=seed, **params).fit(X, y), X, y))
+    return np.mean(mine), np.mean(ref)
+
+
+# squared_hinge diverges under the 'optimal' schedule in scikit-learn too: use a constant step.
+STEP = {"squared_hinge": dict(learning_rate="constant", eta0=0.01)}
+
+
+@pytest.mark.parametrize("penalty", ["l2", "l1", "elasticnet", None])
+@pytest.mark.parametrize(
+    "loss", ["hinge", "log_loss", "modified_huber", "squared_hinge"]
+)
+def test_classifier_objective_within_2pct_of_sklearn(loss, penalty):
+    X, y = make_sparse(n_samples=3000, noise=1.0, seed=1)
+    params = dict(loss=loss, penalty=penalty, alpha=1e-4, max_iter=30, tol=None,
+                  **STEP.get(loss, {}))
+    ours, theirs = _mean_objectives(HogwildClassifier, SGDClassifier, X, y, params)
+    assert ours <= 1.02 * theirs, (ours, theirs)
+
+
+@pytest.mark.parametrize("penalty", ["l2", "l1", "elasticnet", None])
+def test_perceptron_close_to_sklearn(penalty):
+    # The perceptron's regularised objective is minimised by w = 0, at value 0: both
+    # libraries end near 1e-4, where a ratio measures noise. So: the excess objective is
+    # bounded in absolute terms, and the training accuracy (what the perceptron is for)
+    # matches scikit-learn's within one point, as means over 5 seeds.
+    X, y = make_sparse(n_samples=3000, noise=1.0, seed=1)
+    params = dict(loss="perceptron", penalty=penalty, alpha=1e-4, max_iter=30, tol=None)
+    ours, theirs = _mean_objectives(HogwildClassifier, SGDClassifier, X, y, params)
+    assert ours <= 1.02 * theirs + 1e-3, (ours, theirs)
+    acc = [
+        [est(random_state=s, **params, **extra).fit(X, y).score(X, y) for s in range(5)]
+        for est, extra in ((HogwildClassifier, {"n_jobs": 1}), (SGDClassifier, {}))
+    ]
+    assert np.mean(acc[0]) >= np.mean(acc[1]) - 0.01
+
+
+@pytest.mark.parametrize("penalty", ["l2", "l1", "elasticnet", None])
+@pytest.mark.parametrize(
+    "loss", ["squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive"]
+)
+def test_regressor_objective_within_2pct_of_sklearn(loss, penalty):
+    X, y = make_sparse(n_samples=3000, task="regression", noise=0.3, seed=1)
+    params = dict(loss=loss, penalty=penalty, alpha=1e-4, max_iter=30, tol=None)
+    ours, theirs = _mean_objectives(HogwildRegressor, SGDRegressor, X, y, params)
+    assert ours <= 1.02 * theirs, (ours, theirs)
+
+
+def test_log_loss_l2_within_1pct_of_exact_optimum():
+    X, y = make_sparse(n_samples=3000, noise=1.0, seed=2)
+    alpha = 1e-3
+    est = HogwildClassifier(loss="log_loss", alpha=alpha, max_iter=30, tol=None,
+                            n_jobs=1, random_state=0).fit(X, y)
+    # The same objective: mean log-loss + alpha/2 ||w||^2, intercept unpenalised.
+    exact = LogisticRegression(C=1.0 / (alpha * X.shape[0]), tol=1e-10,
+                               max_iter=10_000).fit(X, y)
+    target = np.where(y == exact.classes_[1], 1.0, -1.0)
+    best = objective_of(exact.coef_, exact.intercept_, X, target, "log_loss", alpha)
+    assert objective(est, X, y) <= 1.01 * best
+
+
+# scikit-learn's default for regression (invscaling, eta0=0.01) is still ~75% above the
+# optimum after 30 epochs, for SGDRegressor as for us; the paper's backoff schedule and
+# averaged SGD both get there.
+@pytest.mark.parametrize(
+    "schedule",
+    [dict(learning_rate="backoff", eta0=0.5), dict(learning_rate="constant", eta0=0.2, average=True)],
+    ids=["backoff", "averaged"],
+)
+@pytest.mark.parametrize("dense", [False, True], ids=["csr", "dense"])
+def test_squared_error_l2_within_1pct_of_closed_form(schedule, dense):
+    X, y = make_sparse(n_samples=3000, task="regression", noise=0.3, seed=2)
+    alpha = 1e-3
+    est = HogwildRegressor(alpha=alpha, max_iter=30, tol=None, n_jobs=1, random_state=0,
+                           **schedule).fit(X.toarray() if dense else X, y)
+    # Ridge minimises ||y - Xw - b||^2 + a ||w||^2: a = alpha * n matches mean/2 + alpha/2.
+    exact = Ridge(alpha=alpha * X.shape[0], solver="cholesky").fit(X.toarray(), y)
+    best = objective_of(exact.coef_, exact.intercept_, X, y, "squared_error", alpha)
+    assert objective(est, X, y) <= 1.01 * best
