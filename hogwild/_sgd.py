@@ -330,7 +330,10 @@ class _BaseHogwild(SparseCoefMixin, BaseEstimator):
                 bool(self.fit_intercept), t, n_threads,
             )
             t += n_train
-            if not (np.isfinite(prob.intercept).all() and np.isfinite(prob.coef).all()):
+            # scikit-learn clips the loss derivative, so a too-large step can grow the
+            # weights without overflowing them while predictions overflow: check both.
+            if not (np.isfinite(sumloss) and np.isfinite(prob.intercept).all()
+                    and np.isfinite(prob.coef).all()):
                 raise ValueError(
                     f"Floating-point under-/overflow occurred at epoch #{epoch + 1}: "
                     "the model diverged. Use a smaller eta0, a larger alpha, or "
@@ -446,7 +449,7 @@ class _BaseHogwild(SparseCoefMixin, BaseEstimator):
                 coef_init, intercept_init = self._continue_state(self.coef_.dtype)
         self._reset()
         X, y = self._validate_X(X, y, reset=True)
-        y = self._prepare_targets(X, y, classes=None, first_call=True)
+        y = self._prepare_targets(X, y, classes=np.unique(y), first_call=True)
         self._fit_common(X, y, sample_weight, coef_init, intercept_init,
                          self.max_iter, for_partial_fit=False)
         if self.tol is not None and self.n_iter_ == self.max_iter and self.max_iter > 1:
@@ -654,11 +657,8 @@ class HogwildClassifier(LinearClassifierMixin, ClassifierMixin, _BaseHogwild):
 
     def _prepare_targets(self, X, y, classes, first_call):
         check_classification_targets(y)
-        if first_call:
-            if classes is None:
-                classes = np.unique(y)
-            if hasattr(self, "classes_"):
-                del self.classes_
+        if first_call and hasattr(self, "classes_"):
+            del self.classes_
         _check_partial_fit_first_call(self, classes)
         unknown = np.setdiff1d(np.unique(y), self.classes_)
         if unknown.size:

@@ -1,0 +1,352 @@
+"""Behaviour of the estimators: reproducibility, threads, dtypes, layouts, API contracts."""
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import SGDClassifier, SGDRegressor
+from sklearn.model_selection import train_test_split
+
+from conftest import make_sparse
+from hogwild import HogwildClassifier, HogwildRegressor
+
+ESTIMATORS = [HogwildClassifier, HogwildRegressor]
+
+
+def _data_for(Est, binary_data, regression_data):
+    return binary_data if Est is HogwildClassifier else regression_data
+
+
+@pytest.mark.parametrize("Est, Sk", [(HogwildClassifier, SGDClassifier),
+                                     (HogwildRegressor, SGDRegressor)])
+def test_same_parameters_and_defaults_as_sklearn(Est, Sk):
+    ours, theirs = Est().get_params(), Sk().get_params()
+    assert set(ours) - set(theirs) == {"backoff"} | ({"n_jobs"} if Est is HogwildRegressor else set())
+    for name, value in theirs.items():
+        assert ours[name] == value, name
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("average", [False, True])
+def test_one_thread_is_bit_for_bit_reproducible(Est, dtype, average, binary_data,
+                                                regression_data):
+    X, y = _data_for(Est, binary_data, regression_data)
+    X = X.astype(dtype)
+    params = dict(n_jobs=1, random_state=7, max_iter=20, tol=None, average=average)
+    a, b = Est(**params).fit(X, y), Est(**params).fit(X, y)
+    assert a.coef_.dtype == dtype
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(a.intercept_, b.intercept_)
+
+
+@pytest.mark.parametrize("data", ["binary", "multiclass"])
+def test_two_threads_match_one_thread_accuracy(data):
+    # One run's test accuracy varies by ~1 point with the seed; means over 10 seeds
+    # are compared.
+    X, y = make_sparse(n_samples=6000, task=data, noise=0.5, seed=3)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=0)
+    scores = {}
+    for n_jobs in (1, 2):
+        runs = [HogwildClassifier(n_jobs=n_jobs, random_state=s, max_iter=30, tol=None)
+                .fit(X_tr, y_tr).score(X_te, y_te) for s in range(10)]
+        scores[n_jobs] = np.mean(runs)
+    assert abs(scores[2] - scores[1]) <= 0.005, scores
+
+
+def test_float32_and_float64_agree(binary_data):
+    X, y = binary_data
+    params = dict(n_jobs=1, random_state=0, max_iter=10, tol=None)
+    m32 = HogwildClassifier(**params).fit(X.astype(np.float32), y)
+    m64 = HogwildClassifier(**params).fit(X, y)
+    assert m32.coef_.dtype == np.float32
+    np.testing.assert_allclose(m32.coef_, m64.coef_, rtol=1e-3, atol=1e-3)
+    assert np.mean(m32.predict(X) == m64.predict(X)) > 0.99
+
+
+def test_float32_input_is_trained_without_copying_X(binary_data, monkeypatch):
+    from hogwild import _core
+    X, y = binary_data
+    X = X.astype(np.float32)
+    seen = []
+    real = _core.sgd_epoch
+
+    def spy(data, indices, *args):
+        seen.append((data, indices))
+        return real(data, indices, *args)
+
+    monkeypatch.setattr(_core, "sgd_epoch", spy)
+    HogwildClassifier(n_jobs=1, max_iter=2, tol=None).fit(X, y)
+    assert all(d is X.data or np.shares_memory(d, X.data) for d, _ in seen)
+    assert all(np.shares_memory(i, X.indices) for _, i in seen)
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("average", [False, 3])
+def test_dense_and_csr_agree(Est, average, binary_data, regression_data):
+    X, y = _data_for(Est, binary_data, regression_data)
+    # same intercept step on both layouts (scikit-learn damps it on sparse input)
+    params = dict(n_jobs=1, random_state=0, max_iter=10, tol=None, average=average,
+                  fit_intercept=False)
+    a = Est(**params).fit(X, y)
+    b = Est(**params).fit(X.toarray(), y)
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_int32_and_int64_indices_agree(index_dtype, binary_data):
+    X, y = binary_data
+    X2 = X.copy()
+    X2.indices = X2.indices.astype(index_dtype)
+    X2.indptr = X2.indptr.astype(index_dtype)
+    params = dict(n_jobs=1, random_state=0, max_iter=5, tol=None)
+    np.testing.assert_array_equal(HogwildClassifier(**params).fit(X, y).coef_,
+                                  HogwildClassifier(**params).fit(X2, y).coef_)
+
+
+def test_partial_fit_is_one_epoch_per_call(binary_data):
+    """partial_fit over chunks = one epoch per call, continuing the step count t_."""
+    X, y = binary_data
+    clf = HogwildClassifier(n_jobs=1, random_state=0, shuffle=False)
+    halves = np.array_split(np.arange(X.shape[0]), 2)
+    for rows in halves:
+        clf.partial_fit(X[rows], y[rows], classes=np.unique(y))
+    assert clf.n_iter_ == 1
+    assert clf.t_ == 1 + X.shape[0]
+    # With shuffle=False and one thread, two chunks in order are the same SGD
+    # steps as one epoch over the whole data, except the per-chunk penalty
+    # weights n/d_u: with penalty=None they are identical.
+    a = HogwildClassifier(n_jobs=1, shuffle=False, penalty=None)
+    for rows in halves:
+        a.partial_fit(X[rows], y[rows], classes=np.unique(y))
+    b = HogwildClassifier(n_jobs=1, shuffle=False, penalty=None, max_iter=1, tol=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        b.fit(X, y)
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-12)
+    np.testing.assert_allclose(a.intercept_, b.intercept_, rtol=1e-12)
+
+
+def test_partial_fit_requires_classes_and_known_labels(binary_data):
+    X, y = binary_data
+    with pytest.raises(ValueError, match="classes must be passed"):
+        HogwildClassifier().partial_fit(X, y)
+    clf = HogwildClassifier(n_jobs=1).partial_fit(X, y, classes=[-1, 1])
+    with pytest.raises(ValueError, match="not in classes_"):
+        clf.partial_fit(X, np.where(y > 0, 5, -1))
+    with pytest.raises(ValueError, match="10 features"):
+        clf.partial_fit(X[:, :10], y)
+
+
+def test_partial_fit_rejects_balanced_and_early_stopping(binary_data):
+    X, y = binary_data
+    with pytest.raises(ValueError, match="balanced"):
+        HogwildClassifier(class_weight="balanced").partial_fit(X, y, classes=[-1, 1])
+    with pytest.raises(ValueError, match="early_stopping"):
+        HogwildClassifier(early_stopping=True).partial_fit(X, y, classes=[-1, 1])
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_clone_and_pickle_keep_predictions(Est, binary_data, regression_data):
+    X, y = _data_for(Est, binary_data, regression_data)
+    est = Est(n_jobs=1, random_state=0, max_iter=5, tol=None, average=True).fit(X, y)
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(est.predict(X), again.predict(X))
+    refit = clone(est).fit(X, y)
+    np.testing.assert_array_equal(est.predict(X), refit.predict(X))
+    # a pickled model keeps training where it stopped
+    est.partial_fit(X, y)
+    again.partial_fit(X, y)
+    np.testing.assert_array_equal(est.coef_, again.coef_)
+
+
+def test_multiclass_one_vs_rest(multiclass_data):
+    X, y = multiclass_data
+    for n_jobs in (1, 2):
+        clf = HogwildClassifier(n_jobs=n_jobs, random_state=0, max_iter=20, tol=None,
+                                loss="log_loss").fit(X, y)
+        assert clf.coef_.shape == (4, X.shape[1])
+        assert clf.intercept_.shape == (4,)
+        np.testing.assert_array_equal(clf.classes_, [0, 1, 2, 3])
+        proba = clf.predict_proba(X)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X))
+        ref = SGDClassifier(random_state=0, max_iter=20, tol=None, loss="log_loss").fit(X, y)
+        assert clf.score(X, y) >= ref.score(X, y) - 0.03
+
+
+def test_multiclass_across_threads_is_reproducible(multiclass_data):
+    # Classes run on separate threads with one OpenMP thread each: deterministic.
+    X, y = multiclass_data
+    a = HogwildClassifier(n_jobs=2, random_state=0, max_iter=5, tol=None).fit(X, y)
+    b = HogwildClassifier(n_jobs=1, random_state=0, max_iter=5, tol=None).fit(X, y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+
+
+def test_class_weight_balanced_and_dict(binary_data):
+    X, y = binary_data
+    keep = (y == 1) | (np.arange(len(y)) % 5 == 0)  # make -1 the minority class
+    X, y = X[keep], y[keep]
+    params = dict(n_jobs=1, random_state=0, max_iter=20, tol=None)
+    plain = HogwildClassifier(**params).fit(X, y)
+    balanced = HogwildClassifier(class_weight="balanced", **params).fit(X, y)
+    heavy = HogwildClassifier(class_weight={-1: 10.0, 1: 1.0}, **params).fit(X, y)
+    minority = lambda m: np.mean(m.predict(X) == -1)  # noqa: E731
+    assert minority(plain) < minority(balanced) < minority(heavy) or \
+        minority(plain) < minority(heavy)
+    assert minority(balanced) > minority(plain)
+
+
+def test_sample_weight_zero_rows_are_ignored(binary_data):
+    X, y = binary_data
+    params = dict(n_jobs=1, random_state=0, max_iter=5, tol=None, penalty=None, shuffle=False)
+    y_flipped = y.copy()
+    y_flipped[:100] *= -1
+    w = np.ones(len(y))
+    w[:100] = 0.0
+    a = HogwildClassifier(**params).fit(X, y_flipped, sample_weight=w)
+    b = HogwildClassifier(**params).fit(X, y, sample_weight=w)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+
+
+def test_coef_init_and_warm_start_do_not_modify_inputs(binary_data):
+    X, y = binary_data
+    coef0 = np.full((1, X.shape[1]), 0.1)
+    saved = coef0.copy()
+    clf = HogwildClassifier(n_jobs=1, random_state=0, max_iter=3, tol=None)
+    clf.fit(X, y, coef_init=coef0, intercept_init=[0.5])
+    np.testing.assert_array_equal(coef0, saved)
+    with pytest.raises(ValueError, match="coef_init does not match"):
+        clf.fit(X, y, coef_init=np.zeros((2, 3)))
+    warm = HogwildClassifier(n_jobs=1, random_state=0, max_iter=3, tol=None,
+                             warm_start=True).fit(X, y)
+    first = warm.coef_.copy()
+    warm.fit(X, y)
+    assert not np.array_equal(first, warm.coef_)
+    cold = HogwildClassifier(n_jobs=1, random_state=0, max_iter=3, tol=None).fit(X, y)
+    np.testing.assert_array_equal(first, cold.coef_)
+
+
+def test_convergence_warning_and_n_iter(binary_data):
+    X, y = binary_data
+    with pytest.warns(ConvergenceWarning, match="Maximum number of iteration"):
+        HogwildClassifier(n_jobs=1, max_iter=2, tol=1e-3).fit(X, y)
+    clf = HogwildClassifier(n_jobs=1, random_state=0, max_iter=1000, tol=1e-3).fit(X, y)
+    assert 1 < clf.n_iter_ < 1000
+    assert clf.t_ == 1 + clf.n_iter_ * X.shape[0]
+
+
+def test_early_stopping_stops(binary_data):
+    X, y = binary_data
+    clf = HogwildClassifier(n_jobs=1, random_state=0, early_stopping=True,
+                            max_iter=1000).fit(X, y)
+    assert clf.n_iter_ < 1000
+    reg = HogwildRegressor(n_jobs=1, random_state=0, early_stopping=True, max_iter=1000)
+    Xr, yr = make_sparse(task="regression", noise=0.3)
+    assert reg.fit(Xr, yr).n_iter_ < 1000
+
+
+@pytest.mark.parametrize("schedule", ["constant", "optimal", "invscaling", "adaptive", "backoff"])
+def test_every_schedule_learns(schedule, binary_data):
+    X, y = binary_data
+    params = dict(random_state=0, learning_rate=schedule, eta0=0.1, max_iter=20, tol=None)
+    clf = HogwildClassifier(n_jobs=1, **params).fit(X, y)
+    if schedule != "backoff":
+        reference = SGDClassifier(**params).fit(X, y).score(X, y)
+    else:  # the paper's schedule, which scikit-learn lacks: compare with constant
+        reference = SGDClassifier(**{**params, "learning_rate": "constant"}).fit(X, y).score(X, y)
+    assert clf.score(X, y) > max(0.6, reference - 0.02)
+
+
+def test_backoff_multiplies_the_step_each_epoch(binary_data):
+    X, y = binary_data
+    # backoff=1 is the constant schedule, exactly
+    params = dict(n_jobs=1, random_state=0, eta0=0.05, max_iter=4, tol=None)
+    a = HogwildClassifier(learning_rate="backoff", backoff=1.0, **params).fit(X, y)
+    b = HogwildClassifier(learning_rate="constant", **params).fit(X, y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    c = HogwildClassifier(learning_rate="backoff", backoff=0.5, **params).fit(X, y)
+    assert not np.array_equal(a.coef_, c.coef_)
+
+
+def test_average_int_starts_averaging_late(binary_data):
+    X, y = binary_data
+    params = dict(n_jobs=1, random_state=0, max_iter=3, tol=None)
+    late = HogwildClassifier(average=10 * X.shape[0], **params).fit(X, y)
+    plain = HogwildClassifier(**params).fit(X, y)
+    # averaging never started: coef_ is the plain SGD iterate
+    np.testing.assert_array_equal(late.coef_, plain.coef_)
+    early = HogwildClassifier(average=X.shape[0], **params).fit(X, y)
+    assert not np.array_equal(early.coef_, plain.coef_)
+    np.testing.assert_array_equal(early._standard_coef, plain.coef_)
+
+
+def test_l1_gives_sparse_coef_and_sparsify_densify(binary_data):
+    X, y = binary_data
+    l1 = HogwildClassifier(n_jobs=1, random_state=0, penalty="l1", alpha=1e-3,
+                           max_iter=20, tol=None).fit(X, y)
+    l2 = HogwildClassifier(n_jobs=1, random_state=0, penalty="l2", alpha=1e-3,
+                           max_iter=20, tol=None).fit(X, y)
+    assert np.count_nonzero(l1.coef_) < np.count_nonzero(l2.coef_)
+    pred = l1.predict(X)
+    l1.sparsify()
+    assert sp.issparse(l1.coef_)
+    np.testing.assert_array_equal(l1.predict(X), pred)
+    l1.densify()
+    assert isinstance(l1.coef_, np.ndarray)
+
+
+@pytest.mark.parametrize("loss", ["log_loss", "modified_huber"])
+def test_predict_proba(loss, binary_data):
+    X, y = binary_data
+    clf = HogwildClassifier(loss=loss, n_jobs=1, random_state=0).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (X.shape[0], 2)
+    assert np.all((proba >= 0) & (proba <= 1))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)][proba.max(axis=1) > 0.5],
+                                  clf.predict(X)[proba.max(axis=1) > 0.5])
+    if loss == "log_loss":
+        np.testing.assert_allclose(clf.predict_log_proba(X), np.log(proba))
+    assert not hasattr(HogwildClassifier(loss="hinge"), "predict_proba")
+
+
+def test_string_labels_and_feature_names(binary_data):
+    pd = pytest.importorskip("pandas")
+    X, y = binary_data
+    frame = pd.DataFrame(X.toarray(), columns=[f"f{i}" for i in range(X.shape[1])])
+    labels = np.where(y > 0, "spam", "ham")
+    clf = HogwildClassifier(n_jobs=1, random_state=0).fit(frame, labels)
+    np.testing.assert_array_equal(clf.classes_, ["ham", "spam"])
+    np.testing.assert_array_equal(clf.feature_names_in_, frame.columns)
+    assert set(clf.predict(frame)) <= {"ham", "spam"}
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(loss="nope"), "loss"),
+        (dict(penalty="l3"), "penalty"),
+        (dict(alpha=-1.0), "alpha"),
+        (dict(n_jobs=0), "n_jobs"),
+        (dict(n_jobs=1.5), "n_jobs"),
+        (dict(learning_rate="constant", eta0=-0.1), "eta0"),
+        (dict(backoff=1.5), "backoff"),
+        (dict(learning_rate="optimal", alpha=0.0), "alpha must be > 0"),
+    ],
+)
+def test_bad_parameters_raise_valueerror(params, match, binary_data):
+    X, y = binary_data
+    with pytest.raises(ValueError, match=match):
+        HogwildClassifier(**params).fit(X, y)
+
+
+def test_divergence_raises_instead_of_nan_model():
+    X, y = make_sparse(task="regression")
+    reg = HogwildRegressor(learning_rate="constant", eta0=1e6, n_jobs=1, max_iter=50)
+    with pytest.raises(ValueError, match="smaller eta0"):
+        reg.fit(X.toarray() * 1e150, y)
+    assert not hasattr(reg, "coef_")
