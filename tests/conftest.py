@@ -1,36 +1,21 @@
 """Shared fixtures: small generated data that looks like text (sparse, power-law columns)."""
 import numpy as np
 import pytest
-import scipy.sparse as sp
-from sklearn.preprocessing import normalize
 
 from hogwild import _core
+from hogwild.datasets import make_sparse_classification, make_sparse_regression
 
 REGRESSION_LOSSES = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive")
 
 
 def make_sparse(n_samples=2000, n_features=300, density=0.05, task="binary", noise=1.0,
                 seed=0):
-    """Rows L2-normalised, column popularity ~ 1/rank, labels from a sparse truth + noise."""
-    rng = np.random.RandomState(seed)
-    popularity = 1.0 / np.arange(1, n_features + 1) ** 1.1
-    popularity /= popularity.sum()
-    nnz = rng.poisson(n_features * density, n_samples) + 1
-    rows = np.repeat(np.arange(n_samples), nnz)
-    cols = rng.choice(n_features, nnz.sum(), p=popularity)
-    X = sp.csr_matrix((rng.rand(len(cols)), (rows, cols)), shape=(n_samples, n_features))
-    X.sum_duplicates()
-    X = normalize(X)
-    truth = rng.randn(n_features) * (rng.rand(n_features) < 0.3)
-    margin = X @ truth * 5
-    margin += noise * margin.std() * rng.randn(n_samples)
+    """Small text-like data: binary labels in {-1, +1}, 4 classes, or regression."""
     if task == "regression":
-        y = margin
-    elif task == "binary":
-        y = np.where(margin > np.median(margin), 1, -1)
-    else:
-        y = np.digitize(margin, np.quantile(margin, [0.25, 0.5, 0.75]))
-    return X, y
+        return make_sparse_regression(n_samples, n_features, density, noise, seed)
+    n_classes = 2 if task == "binary" else 4
+    X, y = make_sparse_classification(n_samples, n_features, density, n_classes, noise, seed)
+    return X, (np.where(y == 1, 1, -1) if task == "binary" else y)
 
 
 def objective_of(coef, intercept, X, target, loss, alpha, penalty="l2", l1_ratio=0.15,
