@@ -33,17 +33,18 @@ def test_threadpoolctl_limit_is_respected():
 
 
 @pytest.mark.skipif(not openmp_enabled(), reason="a serial build always resolves to 1")
-def test_omp_num_threads_and_affinity_are_respected():
+def test_omp_num_threads_and_affinity_are_respected(tmp_path):
+    # run outside the source tree, so the child imports the installed package
     code = "from hogwild._threads import resolve_n_jobs; print(resolve_n_jobs(None))"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, check=True)
+                         text=True, check=True, cwd=tmp_path)
     assert out.stdout.strip() == "1"
     if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
         cpu = min(os.sched_getaffinity(0))
         out = subprocess.run([sys.executable, "-c", code],
                              env={k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"},
-                             preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+                             preexec_fn=lambda: os.sched_setaffinity(0, {cpu}), cwd=tmp_path,
                              capture_output=True, text=True, check=True)
         assert out.stdout.strip() == "1"
 
