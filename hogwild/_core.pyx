@@ -366,6 +366,10 @@ def sgd_epoch(
                 g = -MAX_DLOSS
             eta = _step_size(schedule, eta0, power_t, alpha, optimal_init, t)
             upd = -eta * g * swp[i]
+            if upd == 0.0 and l2_strength == 0.0 and not use_l1:
+                # nothing to write (hinge with the margin met, zero weight);
+                # the lazy average fills the gap at the next touch
+                end = begin
 
             for j in range(begin, end):
                 x = v[j]
