@@ -7,7 +7,7 @@ every input before calling in: this module trusts the shapes, the index
 bounds and the parameter values it is given.
 """
 from cython cimport floating
-from cython.parallel cimport prange, threadid
+from cython.parallel cimport prange
 from libc.math cimport exp, fabs, log, log1p, pow
 from libc.stdint cimport int32_t, int64_t
 
@@ -60,10 +60,6 @@ cdef enum:
     STEP_OPTIMAL = 1
     STEP_INVSCALING = 2
 SCHEDULES = {"fixed": STEP_FIXED, "optimal": STEP_OPTIMAL, "invscaling": STEP_INVSCALING}
-
-# Per-thread slots are this many doubles apart (128 bytes): no two threads'
-# slots share a cache line, even with adjacent-line prefetching.
-cdef Py_ssize_t SLOT = 16
 
 # scikit-learn clips the loss derivative to this magnitude; so do we.
 cdef double MAX_DLOSS = 1e12
@@ -228,7 +224,6 @@ def sgd_epoch(
     bint fit_intercept,
     double t_start,
     int n_threads,
-    double[::1] intercept_steps,
 ):
     """Run one epoch of Hogwild! SGD over the rows listed in ``order``.
 
@@ -252,11 +247,8 @@ def sgd_epoch(
       caller), ``l1_received[u]`` what ``u`` has received; a touched
       coordinate is pulled towards zero by the difference, never past it.
 
-    The intercept, which every row would write, is not written during the
-    epoch: each thread adds its steps to its own slot of ``intercept_steps``
-    (128 bytes apart) and predicts with ``intercept + its own steps``; the
-    slots are added to ``intercept`` once, at the end. So no scalar is
-    written by every update.
+    Neither needs a scalar that every update writes; only the intercept is
+    written by every row.
 
     Averaging (``avg_coef`` non-empty) keeps the running mean of each
     coordinate from step ``avg_start`` on, lazily: ``avg_stamp[u]`` is the
@@ -307,8 +299,6 @@ def sgd_epoch(
     t_start : float
         Step number of the first row (scikit-learn's ``t_``, from 1).
     n_threads : int
-    intercept_steps : ndarray of shape (n_threads * 16,), float64
-        Scratch for the per-thread intercept steps; zeroed here.
 
     Returns
     -------
@@ -317,16 +307,14 @@ def sgd_epoch(
     """
     cdef:
         Py_ssize_t n_rows = order.shape[0]
-        Py_ssize_t k, i, j, begin, end, u, tid
-        double b0 = intercept[0]
-        double bsum = 0.0
+        Py_ssize_t k, i, j, begin, end, u
         bint averaging = avg_coef.shape[0] > 0
         bint use_l1 = l1_cumulative.shape[0] > 0
         double sumloss = 0.0
-        double p, g, eta, upd, t, shrink, cum, wu, wz, wold, x, n_old, gap, bt
-        double *steps = &intercept_steps[0]
+        double p, g, eta, upd, t, shrink, cum, wu, wz, wold, x, n_old, gap
         int64_t s, stamp
         floating *w = &coef[0] if coef.shape[0] > 0 else NULL
+        floating *b = &intercept[0]
         const floating *v = &data[0] if data.shape[0] > 0 else NULL
         const floating *yp = &y[0]
         const floating *swp = &sample_weight[0]
@@ -349,8 +337,6 @@ def sgd_epoch(
         ab = &avg_intercept[0]
         st = &avg_stamp[0]
 
-    for tid in range(n_threads):
-        steps[tid * SLOT] = 0.0
     with nogil:
         for k in prange(n_rows, schedule='static', chunksize=1,
                         num_threads=n_threads):
@@ -364,9 +350,7 @@ def sgd_epoch(
                 begin = ptr[i]
                 end = ptr[i + 1]
 
-            tid = threadid()
-            bt = b0 + steps[tid * SLOT]
-            p = bt
+            p = b[0]
             if dense:
                 for j in range(begin, end):
                     p = p + w[j - begin] * v[j]
@@ -428,11 +412,7 @@ def sgd_epoch(
                     s = <int64_t>t
 
             if fit_intercept:
-                bt = bt + upd * intercept_decay
-                steps[tid * SLOT] = bt - b0
+                b[0] = <floating>(b[0] + upd * intercept_decay)
             if averaging and s >= avg_start:
-                ab[0] = <floating>(ab[0] + (bt - ab[0]) / (t - avg_start + 1.0))
-    for tid in range(n_threads):
-        bsum = bsum + steps[tid * SLOT]
-    intercept[0] = <floating>(b0 + bsum)
+                ab[0] = <floating>(ab[0] + (b[0] - ab[0]) / (t - avg_start + 1.0))
     return sumloss

@@ -315,7 +315,6 @@ class _BaseHogwild(SparseCoefMixin, BaseEstimator):
         best_loss, best_score = np.inf, -np.inf
         no_improvement = 0
         t = float(self.t_)
-        intercept_steps = np.zeros(16 * n_threads)  # per-thread slots, see the kernel
         start_time = time.time()
         epoch = 0
         for epoch in range(max_iter):
@@ -334,7 +333,7 @@ class _BaseHogwild(SparseCoefMixin, BaseEstimator):
                 inv_freq, avg_coef, avg_intercept, avg_stamp, avg_start,
                 loss_code, float(self.epsilon), schedule, eta, float(self.power_t),
                 float(self.alpha), optimal_init, l2, l1_cumulative, l1_received, decay,
-                bool(self.fit_intercept), t, n_threads, intercept_steps,
+                bool(self.fit_intercept), t, n_threads,
             )
             t += n_train
             # scikit-learn clips the loss derivative, so a too-large step can grow the
