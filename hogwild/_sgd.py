@@ -150,6 +150,9 @@ class _BaseHogwild(SparseCoefMixin, BaseEstimator):
             reset=reset,
         )
         if sp.issparse(X):
+            # A new object over the same arrays: check_format may unify index
+            # dtypes or byte order, and must do it on ours, not the caller's.
+            X = type(X)((X.data, X.indices, X.indptr), shape=X.shape)
             # Bounds and monotonicity of indices/indptr: nothing out of range
             # may reach the native loop.
             X.check_format(full_check=True)
