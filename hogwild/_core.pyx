@@ -7,7 +7,7 @@ every input before calling in: this module trusts the shapes, the index
 bounds and the parameter values it is given.
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport exp, fabs, log, log1p, pow
 from libc.stdint cimport int32_t, int64_t
 
@@ -17,13 +17,22 @@ cdef extern from *:
     #include <omp.h>
     #define HW_OPENMP_VERSION _OPENMP
     static int hw_max_threads(void) { return omp_get_max_threads(); }
+    static int hw_team_size(void) { return omp_get_num_threads(); }
+    /* orphaned: binds to the parallel region of the caller */
+    static void hw_barrier(void) {
+        #pragma omp barrier
+    }
     #else
     #define HW_OPENMP_VERSION 0
     static int hw_max_threads(void) { return 1; }
+    static int hw_team_size(void) { return 1; }
+    static void hw_barrier(void) { }
     #endif
     """
     int HW_OPENMP_VERSION
     int hw_max_threads() noexcept nogil
+    int hw_team_size() noexcept nogil
+    void hw_barrier() noexcept nogil
 
 ctypedef fused index_t:
     int32_t
@@ -415,4 +424,246 @@ def sgd_epoch(
                 b[0] = <floating>(b[0] + upd * intercept_decay)
             if averaging and s >= avg_start:
                 ab[0] = <floating>(ab[0] + (b[0] - ab[0]) / (t - avg_start + 1.0))
+    return sumloss
+
+
+cdef inline double _replica_row(
+    const floating *v, const index_t *ind, bint dense, Py_ssize_t n_features,
+    Py_ssize_t i, Py_ssize_t begin, Py_ssize_t end, double y, double sw, double t,
+    floating *w, double *st, floating *q,
+    int loss, double epsilon, int schedule, double eta0, double power_t,
+    double alpha, double optimal_init, double l2_strength, double l1_strength,
+    double intercept_decay, bint fit_intercept,
+) noexcept nogil:
+    """One SGD step of a scaled replica on one row; returns the row's loss.
+
+    ``st`` is the replica's state: ``[0]`` scale, ``[1]`` intercept,
+    ``[2]`` cumulative L1 penalty of its steps.
+    """
+    cdef:
+        Py_ssize_t j, u
+        double p = 0.0
+        double scale = st[0]
+        double g, eta, upd, shrink, z, wz, cum, row_loss
+    if dense:
+        for j in range(begin, end):
+            p = p + w[j - begin] * v[j]
+    else:
+        for j in range(begin, end):
+            p = p + w[ind[j]] * v[j]
+    p = p * scale + st[1]
+    row_loss = _loss(loss, p, y, epsilon)
+    g = _dloss(loss, p, y, epsilon)
+    if g > MAX_DLOSS:
+        g = MAX_DLOSS
+    elif g < -MAX_DLOSS:
+        g = -MAX_DLOSS
+    eta = _step_size(schedule, eta0, power_t, alpha, optimal_init, t)
+    upd = -eta * g * sw
+
+    if l2_strength > 0.0:
+        shrink = 1.0 - eta * l2_strength
+        scale = scale * (shrink if shrink > 0.0 else 0.0)
+        if scale < 1e-9:
+            for u in range(n_features):
+                w[u] = <floating>(w[u] * scale)
+            scale = 1.0
+    if upd != 0.0:
+        z = upd / scale
+        if dense:
+            for j in range(begin, end):
+                w[j - begin] = <floating>(w[j - begin] + z * v[j])
+        else:
+            for j in range(begin, end):
+                w[ind[j]] = <floating>(w[ind[j]] + z * v[j])
+        if fit_intercept:
+            st[1] = st[1] + upd * intercept_decay
+    if q != NULL:
+        cum = st[2] + eta * l1_strength
+        st[2] = cum
+        for j in range(begin, end):
+            if dense:
+                if v[j] == 0.0:
+                    continue
+                u = j - begin
+            else:
+                u = ind[j]
+            z = w[u] * scale
+            wz = z
+            if z > 0.0:
+                z = z - (cum + q[u])
+                if z < 0.0:
+                    z = 0.0
+            elif z < 0.0:
+                z = z + (cum - q[u])
+                if z > 0.0:
+                    z = 0.0
+            w[u] = <floating>(z / scale)
+            q[u] = <floating>(q[u] + (z - wz))
+    st[0] = scale
+    return row_loss
+
+
+def sgd_epoch_replicas(
+    const floating[::1] data,
+    const index_t[::1] indices,
+    const index_t[::1] indptr,
+    bint dense,
+    Py_ssize_t n_features,
+    const floating[::1] y,
+    const floating[::1] sample_weight,
+    const int64_t[::1] order,
+    floating[::1] coef,
+    floating[::1] intercept,
+    floating[:, ::1] replicas,
+    double[:, ::1] state,
+    floating[:, ::1] l1_received,
+    Py_ssize_t sync_rows,
+    int loss,
+    double epsilon,
+    int schedule,
+    double eta0,
+    double power_t,
+    double alpha,
+    double optimal_init,
+    double l2_strength,
+    double l1_strength,
+    double intercept_decay,
+    bint fit_intercept,
+    double t_start,
+    int n_threads,
+):
+    """Run one epoch of SGD with one private weight replica per thread.
+
+    Each thread trains its own replica on its rows (position ``k`` of
+    ``order`` goes to thread ``k % team size``, in order) and nothing else,
+    so the sequential tricks of scikit-learn's SGD are safe again:
+
+    * the replica is stored scaled, true weight = scale x stored value, so
+      the L2 shrink of all weights is one multiply of the scale per row;
+    * a row whose loss derivative is zero writes nothing (unless L1 is on);
+    * L1 is the cumulative penalty of Tsuruoka et al. (2009) on the
+      replica's own steps.
+
+    Every ``sync_rows`` positions the threads meet at a barrier and merge:
+    the model moves by the sum of the replicas' changes, each thread merging
+    a slice of the features, and every replica restarts from the model. The
+    result depends only on the order and the team size, not on timing.
+
+    With one thread the model itself is the replica (``replicas`` is then a
+    view of ``coef``): sequential SGD with exact L2, as scikit-learn does it.
+
+    Parameters
+    ----------
+    data, indices, indptr, dense, n_features, y, sample_weight, order
+        As in :func:`sgd_epoch`.
+    coef : ndarray of shape (n_features,)
+        The model, updated in place at each merge.
+    intercept : ndarray of shape (1,)
+        The model's intercept, updated in place.
+    replicas : ndarray of shape (n_threads, n_features)
+        Scratch for the replicas (a view of ``coef`` with one thread).
+    state : ndarray of shape (n_threads, 16), float64
+        Per-thread scratch in its own 128-byte row: scale, intercept,
+        cumulative L1 penalty, summed loss; ``state[0, 4]`` receives the
+        team size. With a team of one nothing is merged: the caller folds
+        ``state[0, 0] * replicas[0]`` and ``state[0, 1]`` into the model.
+    l1_received : ndarray of shape (n_threads, n_features), or (0, 0)
+        Per-replica L1 penalty received; empty when L1 is off.
+    sync_rows : int
+        Positions between merges.
+    loss, epsilon, schedule, eta0, power_t, alpha, optimal_init
+        As in :func:`sgd_epoch`.
+    l2_strength, l1_strength : float
+        ``alpha * (1 - l1_ratio)`` and ``alpha * l1_ratio`` (0 when unused).
+    intercept_decay, fit_intercept, t_start, n_threads
+        As in :func:`sgd_epoch`.
+
+    Returns
+    -------
+    sumloss : float
+        Sum over the epoch of each row's loss before its update.
+    """
+    cdef:
+        Py_ssize_t n_rows = order.shape[0]
+        Py_ssize_t k, k0, k1, i, u, r, tid, team, lo, hi
+        bint use_l1 = l1_received.shape[0] > 0
+        double delta, sumloss = 0.0
+        floating *w
+        floating *q
+        floating *model = &coef[0] if coef.shape[0] > 0 else NULL
+        double *st
+        const floating *v = &data[0] if data.shape[0] > 0 else NULL
+        const floating *yp = &y[0]
+        const floating *swp = &sample_weight[0]
+        const index_t *ind = NULL
+        const index_t *ptr = NULL
+    if not dense:
+        ind = &indices[0] if indices.shape[0] > 0 else NULL
+        ptr = &indptr[0]
+    if sync_rows < 1:
+        sync_rows = 1
+    for r in range(state.shape[0]):
+        state[r, 0] = 1.0
+        state[r, 1] = intercept[0]
+        state[r, 3] = 0.0
+
+    with nogil, parallel(num_threads=n_threads):
+        tid = threadid()
+        team = hw_team_size()
+        w = &replicas[tid, 0]
+        st = &state[tid, 0]
+        q = &l1_received[tid, 0] if use_l1 else NULL
+        lo = tid * n_features // team
+        hi = (tid + 1) * n_features // team
+        k0 = 0
+        while k0 < n_rows:
+            k1 = k0 + sync_rows
+            if k1 > n_rows:
+                k1 = n_rows
+            k = k0 + tid
+            while k < k1:
+                i = order[k]
+                if dense:
+                    st[3] = st[3] + _replica_row(
+                        v, ind, dense, n_features, i, i * n_features,
+                        (i + 1) * n_features, yp[i], swp[i], t_start + k, w, st, q,
+                        loss, epsilon, schedule, eta0, power_t, alpha, optimal_init,
+                        l2_strength, l1_strength, intercept_decay, fit_intercept)
+                else:
+                    st[3] = st[3] + _replica_row(
+                        v, ind, dense, n_features, i, ptr[i], ptr[i + 1], yp[i],
+                        swp[i], t_start + k, w, st, q,
+                        loss, epsilon, schedule, eta0, power_t, alpha, optimal_init,
+                        l2_strength, l1_strength, intercept_decay, fit_intercept)
+                k = k + team
+            k0 = k1
+            if team > 1:
+                hw_barrier()
+                # merge my slice of the features from every replica
+                for u in range(lo, hi):
+                    delta = 0.0
+                    for r in range(team):
+                        delta = delta + (state[r, 0] * replicas[r, u] - model[u])
+                    model[u] = <floating>(model[u] + delta)
+                    for r in range(team):
+                        replicas[r, u] = model[u]
+                        if use_l1:
+                            l1_received[r, u] = 0.0
+                if tid == 0:
+                    delta = 0.0
+                    for r in range(team):
+                        delta = delta + (state[r, 1] - intercept[0])
+                    intercept[0] = <floating>(intercept[0] + delta)
+                hw_barrier()
+                # the next merge starts after the next barrier: no one writes
+                # the model or the intercept until every thread has read them
+                st[0] = 1.0
+                st[1] = intercept[0]
+                st[2] = 0.0
+        if tid == 0:
+            state[0, 4] = team
+
+    for r in range(state.shape[0]):
+        sumloss = sumloss + state[r, 3]
     return sumloss

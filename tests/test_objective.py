@@ -36,12 +36,16 @@ def test_loss_derivative_matches_finite_differences(loss):
         assert gi == pytest.approx(num, rel=1e-4, abs=1e-5)
 
 
-def _mean_objectives(ours, theirs, X, y, params, seeds=range(5)):
+STRATEGIES = pytest.mark.parametrize("strategy", ["replicas", "shared"])
+
+
+def _mean_objectives(ours, theirs, X, y, params, strategy, seeds=range(5)):
     mine, ref = [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for seed in seeds:
-            mine.append(objective(ours(n_jobs=1, random_state=seed, **params).fit(X, y), X, y))
+            est = ours(n_jobs=1, random_state=seed, strategy=strategy, **params)
+            mine.append(objective(est.fit(X, y), X, y))
             ref.append(objective(theirs(random_state=seed, **params).fit(X, y), X, y))
     return np.mean(mine), np.mean(ref)
 
@@ -50,51 +54,57 @@ def _mean_objectives(ours, theirs, X, y, params, seeds=range(5)):
 STEP = {"squared_hinge": dict(learning_rate="constant", eta0=0.01)}
 
 
+@STRATEGIES
 @pytest.mark.parametrize("penalty", ["l2", "l1", "elasticnet", None])
 @pytest.mark.parametrize(
     "loss", ["hinge", "log_loss", "modified_huber", "squared_hinge"]
 )
-def test_classifier_objective_within_2pct_of_sklearn(loss, penalty):
+def test_classifier_objective_within_2pct_of_sklearn(loss, penalty, strategy):
     X, y = make_sparse(n_samples=3000, noise=1.0, seed=1)
     params = dict(loss=loss, penalty=penalty, alpha=1e-4, max_iter=30, tol=None,
                   **STEP.get(loss, {}))
-    ours, theirs = _mean_objectives(HogwildClassifier, SGDClassifier, X, y, params)
+    ours, theirs = _mean_objectives(HogwildClassifier, SGDClassifier, X, y, params, strategy)
     assert ours <= 1.02 * theirs, (ours, theirs)
 
 
+@STRATEGIES
 @pytest.mark.parametrize("penalty", ["l2", "l1", "elasticnet", None])
-def test_perceptron_close_to_sklearn(penalty):
+def test_perceptron_close_to_sklearn(penalty, strategy):
     # The perceptron's regularised objective is minimised by w = 0, at value 0: both
     # libraries end near 1e-4, where a ratio measures noise. So: the excess objective is
     # bounded in absolute terms, and the training accuracy (what the perceptron is for)
     # matches scikit-learn's within one point, as means over 5 seeds.
     X, y = make_sparse(n_samples=3000, noise=1.0, seed=1)
     params = dict(loss="perceptron", penalty=penalty, alpha=1e-4, max_iter=30, tol=None)
-    ours, theirs = _mean_objectives(HogwildClassifier, SGDClassifier, X, y, params)
+    ours, theirs = _mean_objectives(HogwildClassifier, SGDClassifier, X, y, params, strategy)
     assert ours <= 1.02 * theirs + 1e-3, (ours, theirs)
     acc = [
         [est(random_state=s, **params, **extra).fit(X, y).score(X, y) for s in range(5)]
-        for est, extra in ((HogwildClassifier, {"n_jobs": 1}), (SGDClassifier, {}))
+        for est, extra in ((HogwildClassifier, {"n_jobs": 1, "strategy": strategy}),
+                           (SGDClassifier, {}))
     ]
     assert np.mean(acc[0]) >= np.mean(acc[1]) - 0.01
 
 
+@STRATEGIES
 @pytest.mark.parametrize("penalty", ["l2", "l1", "elasticnet", None])
 @pytest.mark.parametrize(
     "loss", ["squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive"]
 )
-def test_regressor_objective_within_2pct_of_sklearn(loss, penalty):
+def test_regressor_objective_within_2pct_of_sklearn(loss, penalty, strategy):
     X, y = make_sparse(n_samples=3000, task="regression", noise=0.3, seed=1)
     params = dict(loss=loss, penalty=penalty, alpha=1e-4, max_iter=30, tol=None)
-    ours, theirs = _mean_objectives(HogwildRegressor, SGDRegressor, X, y, params)
+    ours, theirs = _mean_objectives(HogwildRegressor, SGDRegressor, X, y, params, strategy)
     assert ours <= 1.02 * theirs, (ours, theirs)
 
 
-def test_log_loss_l2_within_1pct_of_exact_optimum():
+@STRATEGIES
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_log_loss_l2_within_1pct_of_exact_optimum(n_jobs, strategy):
     X, y = make_sparse(n_samples=3000, noise=1.0, seed=2)
     alpha = 1e-3
     est = HogwildClassifier(loss="log_loss", alpha=alpha, max_iter=30, tol=None,
-                            n_jobs=1, random_state=0).fit(X, y)
+                            n_jobs=n_jobs, random_state=0, strategy=strategy).fit(X, y)
     # The same objective: mean log-loss + alpha/2 ||w||^2, intercept unpenalised.
     exact = LogisticRegression(C=1.0 / (alpha * X.shape[0]), tol=1e-10,
                                max_iter=10_000).fit(X, y)
@@ -112,11 +122,12 @@ def test_log_loss_l2_within_1pct_of_exact_optimum():
     ids=["backoff", "averaged"],
 )
 @pytest.mark.parametrize("dense", [False, True], ids=["csr", "dense"])
-def test_squared_error_l2_within_1pct_of_closed_form(schedule, dense):
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_squared_error_l2_within_1pct_of_closed_form(schedule, dense, n_jobs):
     X, y = make_sparse(n_samples=3000, task="regression", noise=0.3, seed=2)
     alpha = 1e-3
-    est = HogwildRegressor(alpha=alpha, max_iter=30, tol=None, n_jobs=1, random_state=0,
-                           **schedule).fit(X.toarray() if dense else X, y)
+    est = HogwildRegressor(alpha=alpha, max_iter=30, tol=None, n_jobs=n_jobs,
+                           random_state=0, **schedule).fit(X.toarray() if dense else X, y)
     # Ridge minimises ||y - Xw - b||^2 + a ||w||^2: a = alpha * n matches mean/2 + alpha/2.
     exact = Ridge(alpha=alpha * X.shape[0], solver="cholesky").fit(X.toarray(), y)
     best = objective_of(exact.coef_, exact.intercept_, X, y, "squared_error", alpha)

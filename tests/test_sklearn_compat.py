@@ -22,18 +22,20 @@ SGD_XFAIL = {
 # array-API checks unless SCIPY_ARRAY_API=1 is set (hogwild does not claim array-API
 # support), and the sample-order/subset invariance checks for non-deterministic
 # estimators.
-# n_jobs=2 sets the non_deterministic tag (threads race on one weight buffer by design),
-# with which scikit-learn itself leaves out its run-to-run equality checks.
+# n_jobs=2 with the shared strategy sets the non_deterministic tag (threads race on one
+# weight buffer by design), with which scikit-learn leaves out its run-to-run checks.
 ESTIMATORS = [
-    Est(n_jobs=n_jobs, max_iter=5, random_state=0)
+    Est(n_jobs=n_jobs, max_iter=5, random_state=0, strategy=strategy)
     for Est in (HogwildClassifier, HogwildRegressor)
-    for n_jobs in (1, 2)
+    for n_jobs, strategy in ((1, "replicas"), (2, "replicas"), (1, "shared"), (2, "shared"))
 ]
 
 
 # These checks fit twice (or on two encodings of the same data) and compare the models.
-# With two threads Hogwild! races on the shared weights by design, so two fits differ
-# slightly from run to run; the same checks pass bit-for-bit with n_jobs=1 above.
+# With the shared strategy and two threads, Hogwild! races on the shared weights by
+# design, so two fits differ slightly from run to run; the same checks pass with
+# n_jobs=1, and with the replica strategy, whose threads never share a write and
+# which is therefore reproducible at any fixed thread count.
 RUN_TO_RUN = "run-to-run differences under threads (Hogwild! races by design)"
 THREAD_XFAIL = {
     name: RUN_TO_RUN
@@ -49,7 +51,8 @@ THREAD_XFAIL = {
 
 
 def expected_failures(estimator):
-    return {**SGD_XFAIL, **(THREAD_XFAIL if estimator.n_jobs != 1 else {})}
+    races = estimator.n_jobs != 1 and estimator.strategy == "shared"
+    return {**SGD_XFAIL, **(THREAD_XFAIL if races else {})}
 
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failures)
