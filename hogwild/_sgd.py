@@ -607,11 +607,11 @@ class HogwildClassifier(LinearClassifierMixin, ClassifierMixin, _BaseHogwild):
     ``n_jobs`` (OpenMP threads sharing one weight buffer without locks) and
     the ``"backoff"`` learning rate of the Hogwild! paper.
 
-    Regularization is applied sparsely: each row shrinks only the
-    coordinates it touches, coordinate ``u`` with weight ``n / d_u`` where
-    ``d_u`` is the number of rows in which feature ``u`` is non-zero (Niu et
-    al., 2011). In expectation this is the full penalty, and a row's update
-    costs O(non-zeros of the row).
+    A row's update costs O(non-zeros of the row) with either ``strategy``:
+    the replicas keep L2 in a per-thread scale factor; the shared buffer
+    shrinks only the coordinates a row touches, coordinate ``u`` with weight
+    ``n / d_u`` where ``d_u`` is the number of rows in which feature ``u`` is
+    non-zero (Niu et al., 2011), in expectation the full penalty.
 
     Parameters
     ----------
@@ -674,6 +674,15 @@ class HogwildClassifier(LinearClassifierMixin, ClassifierMixin, _BaseHogwild):
     backoff : float, default=0.9
         Factor applied to the step size after each epoch with
         ``learning_rate='backoff'``, ``0 < backoff <= 1``.
+    strategy : {'replicas', 'shared'}, default='replicas'
+        How threads share the work. 'replicas': each thread trains a private,
+        scaled copy of the weights (exact L2, no write when the gradient is
+        zero), merged by summing the copies' changes every few thousand
+        non-zeros; reproducible for a fixed ``random_state`` and ``n_jobs``.
+        'shared': the Hogwild! paper's method, every thread on one weight
+        buffer without locks, L2 by the paper's sparse 1/d_u estimate;
+        results vary slightly from run to run with several threads.
+        ``average`` always uses 'shared'.
 
     Attributes
     ----------
@@ -940,6 +949,8 @@ class HogwildRegressor(RegressorMixin, _BaseHogwild):
     warm_start : bool, default=False
     average : bool or int, default=False
     backoff : float, default=0.9
+    strategy : {'replicas', 'shared'}, default='replicas'
+        See :class:`HogwildClassifier`.
 
     Attributes
     ----------
