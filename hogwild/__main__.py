@@ -11,7 +11,7 @@ import time
 
 from . import __version__
 
-DEFAULT_ROWS = 60_000
+DEFAULT_ROWS = 150_000
 DEFAULT_FEATURES = 20_000
 DEFAULT_NNZ_PER_ROW = 40.0
 
