@@ -55,25 +55,31 @@ def build_parser():
         "bench", help="time hogwild against scikit-learn, LIBLINEAR and the hardware's floor",
         description="Time hogwild against scikit-learn's SGDClassifier, LIBLINEAR and two "
                     "sparse matrix-vector products, in one process, BLAS pinned to one "
-                    "thread, contenders interleaved; print a table.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "thread, contenders interleaved; print a table.")
     bench.add_argument("--data", metavar="FILE",
                        help="LIBSVM/svmlight file (.gz/.bz2 too); more than two classes become "
-                            "first half vs second half of the sorted classes. Default: "
-                            "generated data")
-    bench.add_argument("--loss", choices=["hinge", "log_loss"], default="hinge")
-    bench.add_argument("--alpha", type=_positive(float), default=1e-5, help="L2 strength")
-    bench.add_argument("--threads", type=_thread_list, default=None,
-                       help="comma-separated hogwild thread counts (default: 1 to every "
-                            "usable thread)")
-    bench.add_argument("--epochs", type=_positive(int), default=10)
-    bench.add_argument("--repeats", type=_positive(int), default=5)
+                            "first half vs second half of the sorted classes (default: "
+                            "generated data)")
+    bench.add_argument("--loss", choices=["hinge", "log_loss"], default="hinge",
+                       help="(default: hinge)")
+    bench.add_argument("--alpha", type=_positive(float), default=1e-5,
+                       help="L2 strength (default: 1e-5)")
+    bench.add_argument("--threads", type=_thread_list, default=None, metavar="N[,N...]",
+                       help="hogwild thread counts (default: 1 to every usable thread)")
+    bench.add_argument("--epochs", type=_positive(int), default=10,
+                       help="epochs per fit; the time-to-target race runs up to 4x as many "
+                            "(default: 10)")
+    bench.add_argument("--repeats", type=_positive(int), default=5,
+                       help="timed runs of each contender, after one warm-up (default: 5)")
     bench.add_argument("--out", metavar="DIR",
-                       help="write results.json and plots here (default: write nothing)")
+                       help="write results.json and plots there (default: write nothing)")
     generated = bench.add_argument_group("generated data (without --data)")
-    generated.add_argument("--rows", type=_positive(int), default=DEFAULT_ROWS)
-    generated.add_argument("--features", type=_positive(int), default=DEFAULT_FEATURES)
-    generated.add_argument("--nnz-per-row", type=_positive(float), default=DEFAULT_NNZ_PER_ROW)
+    generated.add_argument("--rows", type=_positive(int), default=DEFAULT_ROWS,
+                           help=f"(default: {DEFAULT_ROWS:,})")
+    generated.add_argument("--features", type=_positive(int), default=DEFAULT_FEATURES,
+                           help=f"(default: {DEFAULT_FEATURES:,})")
+    generated.add_argument("--nnz-per-row", type=_positive(float), default=DEFAULT_NNZ_PER_ROW,
+                           help=f"mean non-zeros per row (default: {DEFAULT_NNZ_PER_ROW:g})")
     generated.add_argument("--n-features", type=_positive(int), default=None,
                            help=argparse.SUPPRESS)
     bench.set_defaults(run=_bench)
