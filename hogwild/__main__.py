@@ -1,66 +1,135 @@
-"""``python -m hogwild``: hogwild beside scikit-learn's SGDClassifier on built-in data.
+"""The ``hogwild`` command (also ``python -m hogwild``).
 
-A first look, not the benchmark suite: it fits the same model (hinge loss, L2,
-the same alpha, schedule and epochs) with scikit-learn and with hogwild at 1
-thread and at every usable thread, on generated text-like data, and prints wall
-time per epoch and test accuracy. BLAS is pinned to one thread while timing.
+Subcommands:
+
+- ``hogwild bench``: hogwild against scikit-learn's SGD, LIBLINEAR and the
+  sparse matrix-vector floor, on built-in generated data or a LIBSVM file.
 """
 import argparse
+import sys
 import time
 
-import numpy as np
-from sklearn.linear_model import SGDClassifier
-from sklearn.model_selection import train_test_split
-from threadpoolctl import threadpool_limits
+from . import __version__
 
-from . import HogwildClassifier, __version__
-from ._threads import resolve_n_jobs
-from .datasets import make_sparse_classification
+DEFAULT_ROWS = 150_000
+DEFAULT_FEATURES = 20_000
+DEFAULT_NNZ_PER_ROW = 40.0
 
 
-def _best_time(make, X, y, repeats):
-    times = []
-    for _ in range(repeats):
-        model = make()
-        start = time.perf_counter()
-        model.fit(X, y)
-        times.append(time.perf_counter() - start)
-    return min(times), model
+def _thread_list(text):
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of positive thread counts, got {text!r}")
+    return sorted(set(counts))
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+        return value
+    return parse
+
+
+def build_parser():
+    """The argument parser of the ``hogwild`` command, with its subcommands.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+    """
+    parser = argparse.ArgumentParser(
+        prog="hogwild", description="Lock-free parallel SGD (Hogwild!) for scikit-learn.")
+    parser.add_argument("--version", action="version", version=f"hogwild {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    bench = commands.add_parser(
+        "bench", help="time hogwild against scikit-learn, LIBLINEAR and the hardware's floor",
+        description="Time hogwild against scikit-learn's SGDClassifier, LIBLINEAR and two "
+                    "sparse matrix-vector products, in one process, BLAS pinned to one "
+                    "thread, contenders interleaved; print a table.")
+    bench.add_argument("--data", metavar="FILE",
+                       help="LIBSVM/svmlight file (.gz/.bz2 too); more than two classes become "
+                            "first half vs second half of the sorted classes (default: "
+                            "generated data)")
+    bench.add_argument("--loss", choices=["hinge", "log_loss"], default="hinge",
+                       help="(default: hinge)")
+    bench.add_argument("--alpha", type=_positive(float), default=1e-5,
+                       help="L2 strength (default: 1e-5)")
+    bench.add_argument("--threads", type=_thread_list, default=None, metavar="N[,N...]",
+                       help="hogwild thread counts (default: 1 to every usable thread)")
+    bench.add_argument("--epochs", type=_positive(int), default=10,
+                       help="epochs per fit; the time-to-target race runs up to 4x as many "
+                            "(default: 10)")
+    bench.add_argument("--repeats", type=_positive(int), default=5,
+                       help="timed runs of each contender, after one warm-up (default: 5)")
+    bench.add_argument("--out", metavar="DIR",
+                       help="write results.json and plots there (default: write nothing)")
+    generated = bench.add_argument_group("generated data (without --data)")
+    generated.add_argument("--rows", type=_positive(int), default=DEFAULT_ROWS,
+                           help=f"(default: {DEFAULT_ROWS:,})")
+    generated.add_argument("--features", type=_positive(int), default=DEFAULT_FEATURES,
+                           help=f"(default: {DEFAULT_FEATURES:,})")
+    generated.add_argument("--nnz-per-row", type=_positive(float), default=DEFAULT_NNZ_PER_ROW,
+                           help=f"mean non-zeros per row (default: {DEFAULT_NNZ_PER_ROW:g})")
+    generated.add_argument("--n-features", type=_positive(int), default=None,
+                           help=argparse.SUPPRESS)
+    bench.set_defaults(run=_bench)
+    return parser
+
+
+def _bench(args):
+    from ._bench import (format_report, generated_data, load_binary_svmlight, run_benchmark,
+                         write_results)
+
+    start = time.perf_counter()
+    if args.data:
+        try:
+            X, y = load_binary_svmlight(args.data, n_features=args.n_features)
+        except (OSError, ValueError) as exc:
+            sys.exit(f"hogwild bench: error: cannot load {args.data}: {exc}")
+        source, name = args.data, None
+    else:
+        X, y = generated_data(args.rows, args.features, args.nnz_per_row)
+        source = (f"generated (make_sparse_classification, {args.rows:,} x "
+                  f"{args.features:,}, ~{args.nnz_per_row:g} nnz/row)")
+        name = "generated"
+    results = run_benchmark(X, y, source=source, name=name, loss=args.loss, alpha=args.alpha,
+                            threads=args.threads, epochs=args.epochs, repeats=args.repeats)
+    results["wall_seconds"] = time.perf_counter() - start
+    print(format_report(results), flush=True)
+    if args.out:
+        written, notes = write_results(results, args.out)
+        for note in notes:
+            print(note)
+        print("wrote " + ", ".join(str(p) for p in written))
+    return 0
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m hogwild", description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--features", type=int, default=20_000)
-    parser.add_argument("--nnz-per-row", type=float, default=60.0)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--alpha", type=float, default=1e-5)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args(argv)
+    """Run the ``hogwild`` command.
 
-    X, y = make_sparse_classification(args.rows, args.features,
-                                      args.nnz_per_row / args.features, random_state=0)
-    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2, random_state=0)
-    n_threads = resolve_n_jobs(None)
-    print(f"hogwild {__version__}: {X_tr.shape[0]:,} x {X.shape[1]:,} training rows, "
-          f"{X_tr.nnz:,} non-zeros; hinge, L2, alpha={args.alpha}, {args.epochs} epochs; "
-          f"best of {args.repeats}")
-    params = dict(loss="hinge", alpha=args.alpha, max_iter=args.epochs, tol=None,
-                  random_state=0)
-    contenders = [("scikit-learn SGDClassifier", lambda: SGDClassifier(**params))]
-    for n in sorted({1, n_threads}):
-        contenders.append((f"hogwild, {n} thread{'s' * (n > 1)}",
-                           lambda n=n: HogwildClassifier(n_jobs=n, **params)))
-    print(f"{'':30s} {'ms/epoch':>9s} {'ns/nnz':>7s} {'speed-up':>8s} {'test acc':>8s}")
-    base = None
-    with threadpool_limits(limits=1, user_api="blas"):
-        for name, make in contenders:
-            seconds, model = _best_time(make, X_tr, y_tr, args.repeats)
-            per_epoch = seconds / args.epochs
-            base = base or per_epoch
-            print(f"{name:30s} {per_epoch * 1e3:9.2f} {per_epoch / X_tr.nnz * 1e9:7.2f} "
-                  f"{base / per_epoch:7.2f}x {model.score(X_te, y_te):8.4f}")
+    Parameters
+    ----------
+    argv : list of str, default=None
+        Arguments after the program name; ``None`` reads ``sys.argv``.
+
+    Returns
+    -------
+    status : int
+        The exit status.
+    """
+    args = build_parser().parse_args(argv)
+    return args.run(args)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

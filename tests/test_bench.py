@@ -1,0 +1,170 @@
+"""``hogwild bench``: the CLI end to end in a subprocess, and its objective helpers."""
+import json
+import os
+import subprocess
+import sys
+from importlib.util import find_spec
+
+import numpy as np
+import pytest
+from sklearn.datasets import dump_svmlight_file
+from sklearn.linear_model import SGDClassifier
+
+import hogwild
+from hogwild._bench import load_binary_svmlight, objective, solve_optimum
+from hogwild.datasets import make_sparse_classification
+
+# tiny problem; alpha=1e-3 keeps LIBLINEAR's C small, so the exact hinge solve is quick
+SMALL = ["--rows", "1500", "--features", "400", "--nnz-per-row", "15", "--epochs", "2",
+         "--repeats", "2", "--alpha", "1e-3"]
+HAS_MATPLOTLIB = find_spec("matplotlib") is not None
+
+
+def run_cli(args, cwd):
+    """``python -m hogwild ARGS`` from ``cwd``, importing the hogwild this test imports.
+
+    The child runs outside the source tree so that it imports the installed
+    package; PYTHONPATH passes through with its entries made absolute, since a
+    relative entry (``PYTHONPATH=.``) would otherwise point into ``cwd``.
+    """
+    env = dict(os.environ)
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(
+            os.path.abspath(p) for p in env["PYTHONPATH"].split(os.pathsep) if p)
+    return subprocess.run([sys.executable, "-m", "hogwild", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def generated_run(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("bench")
+    proc = run_cli(["bench", *SMALL, "--threads", "1,2", "--out", "out"], cwd)
+    return proc, cwd / "out"
+
+
+def test_bench_prints_a_table(generated_run):
+    proc, _ = generated_run
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "train 1,200 x 400" in out and "loss=hinge" in out and "load average" in out
+    for header in ("ms/epoch", "ns/nnz", "speed-up", "test acc", "seconds", "epochs"):
+        assert header in out
+    for name in ("scikit-learn SGD", "hogwild 1 thread", "hogwild 2 threads",
+                 "hogwild 1 thread float32", "floor: X @ w + X.T @ r",
+                 "LIBLINEAR LinearSVC"):
+        assert name in out
+    for peer in ("snapml", "vowpalwabbit"):
+        if find_spec(peer) is None:
+            assert f"{peer} not installed: skipped" in out
+    # the epoch table's columns are aligned: its rows are equally long
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("contender"))
+    table = lines[start:start + 6]
+    assert table[-1].startswith("floor")
+    assert len({len(line) for line in table}) == 1
+
+
+def test_bench_writes_results_json(generated_run):
+    proc, out = generated_run
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert {"machine", "config", "data", "epoch_time", "float32", "floor", "optimum",
+            "liblinear", "time_to_target", "peers", "wall_seconds"} <= results.keys()
+    machine = results["machine"]
+    assert machine["cpu_count"] >= 1
+    assert len(machine["loadavg_before"]) == len(machine["loadavg_after"]) == 3
+    assert machine["versions"]["hogwild"] == hogwild.__version__
+    assert results["data"]["n_train"] == 1200 and results["data"]["n_features"] == 400
+    assert results["config"]["threads"] == [1, 2] and results["config"]["alpha"] == 1e-3
+
+    rows = results["epoch_time"] + [results["float32"]]
+    assert [r["name"] for r in rows] == ["scikit-learn SGD", "hogwild 1 thread",
+                                         "hogwild 2 threads", "hogwild 1 thread float32"]
+    for r in rows:
+        spread = r["seconds_per_epoch"]
+        assert 0 < spread["min"] <= spread["median"] <= spread["max"]
+        assert len(spread["all"]) == 2
+        assert r["ns_per_nnz"] > 0 and r["ratio_to_sklearn"] > 0
+        assert 0.0 <= r["test_accuracy"] <= 1.0
+    assert rows[1]["speedup_vs_1_thread"] == 1.0
+    assert results["float32"]["ratio_to_float64"] > 0
+    assert results["floor"]["seconds"]["median"] > 0
+
+    optimum = results["optimum"]
+    assert optimum["objective"] > 0 and optimum["converged"]
+    assert results["liblinear"]["seconds"]["median"] > 0
+    target = results["time_to_target"]
+    assert [r["name"] for r in target] == [r["name"] for r in rows[:3]]
+    for r in target:
+        gaps = [p["gap"] for p in r["trace"]]
+        times = [p["seconds"] for p in r["trace"]]
+        assert len(r["trace"]) == results["config"]["max_epochs_to_target"] == 8
+        assert np.all(np.diff(times) > 0) and times[0] > 0
+        # the optimum is a lower bound, up to the reference solver's tolerance
+        assert -1e-3 < r["best_gap"] <= min(gaps)  # best over all repeats
+        assert (r["seconds"] is None) == (r["reached"] == 0)
+
+
+@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="plots need matplotlib")
+def test_bench_draws_plots(generated_run):
+    _, out = generated_run
+    for name in ("objective_vs_time.png", "speedup_vs_threads.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_on_a_libsvm_file(tmp_path):
+    X, y = make_sparse_classification(1000, 300, 0.05, n_classes=4, random_state=1)
+    path = tmp_path / "four.svm"
+    dump_svmlight_file(X, y + 1, str(path))                # classes 1..4, as LIBSVM files have
+    proc = run_cli(["bench", "--data", str(path), *SMALL[6:], "--threads", "1",
+                    "--loss", "log_loss"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"bench: {path}" in proc.stdout and "train 800 x 300" in proc.stdout
+    assert "loss=log_loss" in proc.stdout and "LIBLINEAR LogisticRegression" in proc.stdout
+    assert "hogwild 2 threads" not in proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["four.svm"]  # no --out: no files
+
+
+def test_missing_file_is_a_one_line_error(tmp_path):
+    proc = run_cli(["bench", "--data", "no-such-file.svm"], tmp_path)
+    assert proc.returncode != 0
+    assert proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "no-such-file.svm" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_version_and_subcommands(tmp_path):
+    proc = run_cli(["--version"], tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"hogwild {hogwild.__version__}"
+    proc = run_cli([], tmp_path)
+    assert proc.returncode == 2 and "bench" in proc.stderr
+    proc = run_cli(["bench", "--threads", "0,2"], tmp_path)
+    assert proc.returncode == 2 and "positive thread counts" in proc.stderr
+
+
+def test_more_than_two_classes_split_in_halves(tmp_path):
+    X, y = make_sparse_classification(200, 50, 0.1, n_classes=5, random_state=0)
+    path = tmp_path / "five.svm"
+    dump_svmlight_file(X * 3, y + 1, str(path))
+    Xb, yb = load_binary_svmlight(path)
+    np.testing.assert_array_equal(yb, (y + 1 >= 3).astype(int))  # {1, 2} vs {3, 4, 5}
+    np.testing.assert_allclose(np.sqrt(Xb.multiply(Xb).sum(axis=1)).A1, 1.0)
+
+
+@pytest.mark.parametrize("loss, at_zero", [("hinge", 1.0), ("log_loss", np.log(2))])
+def test_objective_helper(loss, at_zero):
+    X, y = make_sparse_classification(300, 40, 0.2, random_state=0)
+    signed = np.where(y == 1, 1.0, -1.0)
+    w = np.zeros(X.shape[1])
+    assert objective(w, 0.0, X, signed, loss, 0.1) == pytest.approx(at_zero)
+    # the penalty is alpha / 2 ||w||^2; the intercept is not penalised
+    w[:3] = [1.0, -2.0, 2.0]
+    big_x = np.zeros_like(X.toarray())
+    assert objective(w, 1e6, big_x, np.ones(300), loss, 0.1) == pytest.approx(0.45, abs=1e-9)
+    # the exact optimum is no worse than what SGD reaches on the same objective
+    opt = solve_optimum(X, y, loss, 1e-2)
+    sgd = SGDClassifier(loss=loss, alpha=1e-2, max_iter=50, tol=None, random_state=0)
+    sgd.fit(X, y)
+    assert opt["objective"] <= objective(sgd.coef_, sgd.intercept_, X, signed, loss, 1e-2)
+    # the stable log-loss holds at margins where exp overflows
+    assert np.isfinite(objective(np.full(40, 1e3), 0.0, X, -signed, "log_loss", 0.0))
