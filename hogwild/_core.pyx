@@ -168,6 +168,33 @@ cdef inline double _dloss(int loss, double p, double y, double eps) noexcept nog
         return 0.0
 
 
+cdef inline double _dloss_and_loss(int loss, double p, double y, double eps,
+                                   double *row_loss) noexcept nogil:
+    """The derivative, and the loss into ``row_loss`` unless it is NULL.
+
+    log_loss shares one ``exp`` between the two; the other losses are cheap.
+    """
+    cdef double z, e
+    if loss == LOG_LOSS:
+        z = p * y
+        if z > 18.0:
+            e = exp(-z)
+            if row_loss != NULL:
+                row_loss[0] = e
+            return -y * e
+        if z < -18.0:
+            if row_loss != NULL:
+                row_loss[0] = -z
+            return -y
+        e = exp(-z)
+        if row_loss != NULL:
+            row_loss[0] = log1p(e)
+        return -y * e / (1.0 + e)
+    if row_loss != NULL:
+        row_loss[0] = _loss(loss, p, y, eps)
+    return _dloss(loss, p, y, eps)
+
+
 def loss_and_derivative(int loss, double[::1] p, double[::1] y, double epsilon):
     """Vectorised loss and its derivative, for tests and objective reports.
 
@@ -185,11 +212,14 @@ def loss_and_derivative(int loss, double[::1] p, double[::1] y, double epsilon):
     values, derivatives : list of float, list of float
     """
     cdef Py_ssize_t i, n = p.shape[0]
+    cdef double value
     values = [0.0] * n
     derivatives = [0.0] * n
     for i in range(n):
-        values[i] = _loss(loss, p[i], y[i], epsilon)
-        derivatives[i] = _dloss(loss, p[i], y[i], epsilon)
+        # the kernels' combined path, which the tests check against
+        # finite differences
+        derivatives[i] = _dloss_and_loss(loss, p[i], y[i], epsilon, &value)
+        values[i] = value
     return values, derivatives
 
 
@@ -433,9 +463,12 @@ cdef inline double _replica_row(
     floating *w, double *st, floating *q,
     int loss, double epsilon, int schedule, double eta0, double power_t,
     double alpha, double optimal_init, double l2_strength, double l1_strength,
-    double intercept_decay, bint fit_intercept,
+    double intercept_decay, bint fit_intercept, bint need_loss,
 ) noexcept nogil:
     """One SGD step of a scaled replica on one row; returns the row's loss.
+
+    Without ``need_loss`` it returns ``|p|`` instead: cheaper, and still
+    non-finite when the prediction overflows.
 
     ``st`` is the replica's state: ``[0]`` scale, ``[1]`` intercept,
     ``[2]`` cumulative L1 penalty of its steps.
@@ -452,8 +485,11 @@ cdef inline double _replica_row(
         for j in range(begin, end):
             p = p + w[ind[j]] * v[j]
     p = p * scale + st[1]
-    row_loss = _loss(loss, p, y, epsilon)
-    g = _dloss(loss, p, y, epsilon)
+    if need_loss:
+        g = _dloss_and_loss(loss, p, y, epsilon, &row_loss)
+    else:
+        g = _dloss_and_loss(loss, p, y, epsilon, NULL)
+        row_loss = fabs(p)
     if g > MAX_DLOSS:
         g = MAX_DLOSS
     elif g < -MAX_DLOSS:
@@ -532,6 +568,7 @@ def sgd_epoch_replicas(
     bint fit_intercept,
     double t_start,
     int n_threads,
+    bint need_loss=True,
 ):
     """Run one epoch of SGD with one private weight replica per thread.
 
@@ -590,11 +627,16 @@ def sgd_epoch_replicas(
         ``alpha * (1 - l1_ratio)`` and ``alpha * l1_ratio`` (0 when unused).
     intercept_decay, fit_intercept, t_start, n_threads
         As in :func:`sgd_epoch`.
+    need_loss : bool, default=True
+        Whether the caller reads the epoch's loss. Without it the kernel
+        skips the loss value (log_loss's ``log1p``) and returns the sum of
+        ``|prediction|``, finite exactly when no prediction overflowed.
 
     Returns
     -------
     sumloss : float
-        Sum over the epoch of each row's loss before its update.
+        Sum over the epoch of each row's loss before its update (of
+        ``|prediction|`` without ``need_loss``).
     """
     cdef:
         Py_ssize_t n_rows = order.shape[0]
@@ -642,13 +684,15 @@ def sgd_epoch_replicas(
                         v, ind, dense, n_features, i, i * n_features,
                         (i + 1) * n_features, yp[i], swp[i], t_start + k, w, st, q,
                         loss, epsilon, schedule, eta0, power_t, alpha, optimal_init,
-                        l2_strength, l1_strength, intercept_decay, fit_intercept)
+                        l2_strength, l1_strength, intercept_decay, fit_intercept,
+                        need_loss)
                 else:
                     st[3] = st[3] + _replica_row(
                         v, ind, dense, n_features, i, ptr[i], ptr[i + 1], yp[i],
                         swp[i], t_start + k, w, st, q,
                         loss, epsilon, schedule, eta0, power_t, alpha, optimal_init,
-                        l2_strength, l1_strength, intercept_decay, fit_intercept)
+                        l2_strength, l1_strength, intercept_decay, fit_intercept,
+                        need_loss)
                 k = k + team
             k0 = k1
             if team > 1:

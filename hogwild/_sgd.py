@@ -187,7 +187,7 @@ class _ReplicaEpochs:
             self.replicas, state, self.l1_received, sync_rows,
             c["loss"], c["epsilon"], c["schedule"], eta, c["power_t"], c["alpha"],
             c["optimal_init"], self.l2, self.l1, c["decay"], c["fit_intercept"], t,
-            self.n_threads,
+            self.n_threads, c["need_loss"],
         )
         if state[0, 4] == 1:  # one thread: the replica was never merged
             np.multiply(self.replicas[0], state[0, 0], out=prob.coef, casting="unsafe")
@@ -409,6 +409,11 @@ class _BaseHogwild(SparseCoefMixin, BaseEstimator):
             power_t=float(self.power_t), alpha=float(self.alpha),
             optimal_init=optimal_init, fit_intercept=bool(self.fit_intercept),
             decay=1.0 if rows.dense else SPARSE_INTERCEPT_DECAY,
+            # the epoch's loss feeds the tol rule and verbose lines; otherwise
+            # the replica kernel returns a cheaper overflow sentinel instead
+            need_loss=bool(self.verbose) or (
+                not for_partial_fit and self.tol is not None and not self.early_stopping
+            ),
         )
         Epochs = _SharedEpochs if self._strategy() == "shared" else _ReplicaEpochs
         if Epochs is _ReplicaEpochs:

@@ -401,9 +401,14 @@ def test_bad_parameters_raise_valueerror(params, match, binary_data):
         HogwildClassifier(**params).fit(X, y)
 
 
-def test_divergence_raises_instead_of_nan_model():
+@pytest.mark.parametrize("tol", [1e-3, None], ids=["loss-read", "loss-skipped"])
+@pytest.mark.parametrize("strategy", ["replicas", "shared"])
+def test_divergence_raises_instead_of_nan_model(tol, strategy):
+    # tol=None: the replica kernel skips the loss and sums |prediction| instead,
+    # which must still catch predictions that overflow while weights stay finite
     X, y = make_sparse(task="regression")
-    reg = HogwildRegressor(learning_rate="constant", eta0=1e6, n_jobs=1, max_iter=50)
+    reg = HogwildRegressor(learning_rate="constant", eta0=1e6, n_jobs=1, max_iter=50,
+                           tol=tol, strategy=strategy)
     with pytest.raises(ValueError, match="smaller eta0"):
         reg.fit(X.toarray() * 1e150, y)
     assert not hasattr(reg, "coef_")
