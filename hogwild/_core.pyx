@@ -233,6 +233,28 @@ cdef inline double _step_size(int schedule, double eta0, double power_t,
     return eta0
 
 
+cdef inline double _row_dot(const floating *w, const floating *v, const index_t *ind,
+                           bint dense, Py_ssize_t begin, Py_ssize_t end) noexcept nogil:
+    """``w . x`` for the row stored at ``[begin, end)`` (dense rows: ind unused)."""
+    cdef Py_ssize_t j
+    cdef double p = 0.0
+    if dense:
+        for j in range(begin, end):
+            p = p + w[j - begin] * v[j]
+    else:
+        for j in range(begin, end):
+            p = p + w[ind[j]] * v[j]
+    return p
+
+
+cdef inline double _clip_dloss(double g) noexcept nogil:
+    if g > MAX_DLOSS:
+        return MAX_DLOSS
+    if g < -MAX_DLOSS:
+        return -MAX_DLOSS
+    return g
+
+
 def sgd_epoch(
     const floating[::1] data,
     const index_t[::1] indices,
@@ -389,20 +411,9 @@ def sgd_epoch(
                 begin = ptr[i]
                 end = ptr[i + 1]
 
-            p = b[0]
-            if dense:
-                for j in range(begin, end):
-                    p = p + w[j - begin] * v[j]
-            else:
-                for j in range(begin, end):
-                    p = p + w[ind[j]] * v[j]
-
+            p = b[0] + _row_dot(w, v, ind, dense, begin, end)
             sumloss += _loss(loss, p, yp[i], epsilon)
-            g = _dloss(loss, p, yp[i], epsilon)
-            if g > MAX_DLOSS:
-                g = MAX_DLOSS
-            elif g < -MAX_DLOSS:
-                g = -MAX_DLOSS
+            g = _clip_dloss(_dloss(loss, p, yp[i], epsilon))
             eta = _step_size(schedule, eta0, power_t, alpha, optimal_init, t)
             upd = -eta * g * swp[i]
             if upd == 0.0 and l2_strength == 0.0 and not use_l1:
@@ -475,25 +486,15 @@ cdef inline double _replica_row(
     """
     cdef:
         Py_ssize_t j, u
-        double p = 0.0
         double scale = st[0]
-        double g, eta, upd, shrink, z, wz, cum, row_loss
-    if dense:
-        for j in range(begin, end):
-            p = p + w[j - begin] * v[j]
-    else:
-        for j in range(begin, end):
-            p = p + w[ind[j]] * v[j]
-    p = p * scale + st[1]
+        double p, g, eta, upd, shrink, z, wz, cum, row_loss
+    p = _row_dot(w, v, ind, dense, begin, end) * scale + st[1]
     if need_loss:
         g = _dloss_and_loss(loss, p, y, epsilon, &row_loss)
     else:
         g = _dloss_and_loss(loss, p, y, epsilon, NULL)
         row_loss = fabs(p)
-    if g > MAX_DLOSS:
-        g = MAX_DLOSS
-    elif g < -MAX_DLOSS:
-        g = -MAX_DLOSS
+    g = _clip_dloss(g)
     eta = _step_size(schedule, eta0, power_t, alpha, optimal_init, t)
     upd = -eta * g * sw
 

@@ -1,6 +1,5 @@
 """scikit-learn's own estimator checks, and the estimators inside its tools."""
 import numpy as np
-import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
