@@ -142,10 +142,11 @@ class _SharedEpochs:
 class _ReplicaEpochs:
     """Epochs with one private, scaled weight replica per thread.
 
-    Each replica starts the epoch as a copy of the model; after the epoch the
-    model moves by the sum of the replicas' changes. With one thread the
-    replica is the model itself: sequential SGD with exact L2, as in
-    scikit-learn. Averaging is not supported (it runs on ``_SharedEpochs``).
+    The kernel merges the replicas into the model at barriers inside each
+    epoch (see ``_core.sgd_epoch_replicas``) and leaves every replica equal
+    to the model, so they are filled once, here. With one thread the replica
+    is the model itself: sequential SGD with exact L2, as in scikit-learn.
+    Averaging is not supported (it runs on ``_SharedEpochs``).
     """
 
     def __init__(self, est, prob, rows, inv_freq, n_threads, common):
@@ -156,9 +157,13 @@ class _ReplicaEpochs:
             self.replicas = prob.coef[np.newaxis, :]  # the model itself, no copy
         else:
             self.replicas = np.empty((n_threads, n), dtype=dtype)
+            self.replicas[:] = prob.coef
         self.state = np.zeros((n_threads, 16))  # 128 bytes per thread
         shape = (n_threads, n) if self.l1 > 0 else (0, 0)
         self.l1_received = np.zeros(shape, dtype=dtype)
+        nnz_per_row = n if rows.dense else max(1.0, rows.data.shape[0] / max(1, rows.n_samples))
+        self.sync_rows = max(int(self.SYNC_WORK * n / nnz_per_row),
+                             self.MIN_SYNC_ROWS * n_threads)
 
     # Replicas merge every SYNC_WORK * n_features non-zeros of work (at least
     # every MIN_SYNC_ROWS rows a thread), so a merge, O(n_features) per thread,
@@ -173,25 +178,19 @@ class _ReplicaEpochs:
 
     def __call__(self, order, eta, t):
         prob, rows, c, state = self.prob, self.rows, self.common, self.state
-        nnz_per_row = rows.n_features if rows.dense else max(
-            1.0, rows.data.shape[0] / max(1, rows.n_samples))
-        sync_rows = max(int(self.SYNC_WORK * rows.n_features / nnz_per_row),
-                        self.MIN_SYNC_ROWS * self.n_threads)
-        if self.n_threads > 1:
-            self.replicas[:] = prob.coef
-            self.l1_received[:] = 0.0
-            state[:, 2] = 0.0
         sumloss = _core.sgd_epoch_replicas(
             rows.data, rows.indices, rows.indptr, rows.dense, rows.n_features,
             prob.y, prob.sample_weight, order, prob.coef, prob.intercept,
-            self.replicas, state, self.l1_received, sync_rows,
+            self.replicas, state, self.l1_received, self.sync_rows,
             c["loss"], c["epsilon"], c["schedule"], eta, c["power_t"], c["alpha"],
             c["optimal_init"], self.l2, self.l1, c["decay"], c["fit_intercept"], t,
             self.n_threads, c["need_loss"],
         )
-        if state[0, 4] == 1:  # one thread: the replica was never merged
+        if state[0, 4] == 1:  # a team of one: the replica was never merged
             np.multiply(self.replicas[0], state[0, 0], out=prob.coef, casting="unsafe")
             prob.intercept[0] = state[0, 1]
+            if self.n_threads > 1:  # a separate replica: restart it from the model
+                self.replicas[0] = prob.coef
         return sumloss
 
 
