@@ -5,9 +5,11 @@ SGD. Everything else lives here, in Python, between kernel calls: input
 validation, learning-rate schedules, stopping rules, averaging bookkeeping,
 divergence checks and the one-vs-rest fan-out of multiclass problems.
 """
+import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -38,7 +40,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _core
-from ._threads import resolve_n_jobs
+from ._threads import note_team_started, resolve_n_jobs
 
 CLASSIFICATION_LOSSES = ("hinge", "log_loss", "modified_huber", "squared_hinge", "perceptron")
 REGRESSION_LOSSES = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive")
@@ -47,6 +49,38 @@ MAX_INT = np.iinfo(np.int32).max
 
 # scikit-learn damps the intercept's step on sparse input (make_dataset); so do we.
 SPARSE_INTERCEPT_DECAY = 0.01
+
+# An epoch is cut into kernel calls of about this many non-zeros (tens of
+# milliseconds), so that Python regains control often: Ctrl-C and the stop
+# signal of one-vs-rest threads take effect between calls.
+CHUNK_NNZ = 1 << 24
+
+
+class _Stopped(Exception):
+    """A one-vs-rest worker thread stopped because the fit was interrupted."""
+
+
+def _checked_csr(X):
+    """X's CSR arrays, checked so that nothing out of range reaches native code.
+
+    Returns a new matrix object over the same arrays: ``check_format`` may
+    unify index dtypes or byte order, and must do it on ours, not the caller's.
+    """
+    n_stored = (X.data.shape[0], X.indices.shape[0])
+    if X.indptr.shape[0] != X.shape[0] + 1 or X.indptr[-1] != n_stored[1]:
+        # scipy would silently drop the values past indptr[-1]; such a matrix
+        # was built wrong, so say so rather than guess
+        raise ValueError(
+            f"Malformed CSR matrix: indptr has {X.indptr.shape[0]} entries ending at "
+            f"{X.indptr[-1]}, but the matrix has {X.shape[0]} rows and "
+            f"{n_stored[1]} stored indices (it must have n_rows + 1 entries "
+            "ending at the number of stored values)."
+        )
+    X = type(X)((X.data, X.indices, X.indptr), shape=X.shape)
+    # indices within [0, n_features), indptr non-decreasing, data and indices
+    # of one length
+    X.check_format(full_check=True)
+    return X
 
 
 class _Rows:
@@ -71,13 +105,24 @@ class _Rows:
             X = self.X if len(rows) == self.n_samples else self.X[rows]
             counts = np.count_nonzero(X, axis=0)
         else:
-            if len(rows) == self.n_samples:
-                touched = self.indices
-            else:
+            # Block by block: bincount casts the indices to intp, and casting
+            # all of them at once would cost as much memory as X's indices.
+            # Blocks of ~max(2^18, n_features) values keep the extra memory
+            # O(n_features), like the model's, and the passes few.
+            every_row = len(rows) == self.n_samples
+            if not every_row:
                 mask = np.zeros(self.n_samples, dtype=bool)
                 mask[rows] = True
-                touched = self.indices[np.repeat(mask, np.diff(self.indptr))]
-            counts = np.bincount(touched, minlength=self.n_features)
+            counts = np.zeros(self.n_features, dtype=np.int64)
+            nnz = max(1, self.indices.shape[0])
+            block = max(1, max(1 << 18, self.n_features) * self.n_samples // nnz)
+            for start in range(0, self.n_samples, block):
+                stop = min(start + block, self.n_samples)
+                touched = self.indices[self.indptr[start]:self.indptr[stop]]
+                if not every_row:
+                    touched = touched[np.repeat(mask[start:stop],
+                                                np.diff(self.indptr[start:stop + 1]))]
+                counts += np.bincount(touched, minlength=self.n_features)
         inv = np.zeros(self.n_features, dtype=self.data.dtype)
         np.divide(len(rows), counts, out=inv, where=counts > 0, casting="unsafe")
         return inv
@@ -250,17 +295,24 @@ class _BaseHogwild(SparseCoefMixin, BaseEstimator):
             reset=reset,
         )
         if sp.issparse(X):
-            # A new object over the same arrays: check_format may unify index
-            # dtypes or byte order, and must do it on ours, not the caller's.
-            X = type(X)((X.data, X.indices, X.indptr), shape=X.shape)
-            # Bounds and monotonicity of indices/indptr: nothing out of range
-            # may reach the native loop.
-            X.check_format(full_check=True)
+            X = _checked_csr(X)
             if not X.has_canonical_format:
                 # Duplicates are summed and indices sorted, on a copy.
                 X = X.copy()
                 X.sum_duplicates()
         return X, y
+
+    def _predict_input(self, X):
+        """X for prediction: fitted model, right width, sound CSR arrays."""
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", reset=False)
+        return _checked_csr(X) if sp.issparse(X) else X
+
+    def _linear_scores(self, X):
+        # coef_ is published Fortran-ordered, so coef_.T is C-contiguous and
+        # scipy's sparse product reads it in place instead of copying it.
+        X = self._predict_input(X)
+        return safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_
 
     def _penalty_strengths(self):
         if self.penalty is None:
@@ -340,7 +392,8 @@ class _BaseHogwild(SparseCoefMixin, BaseEstimator):
         self.coef_, self.intercept_ = self._shape_coef(coef), intercept
 
     def _shape_coef(self, coef):
-        return coef
+        # one copy per fit, so that no prediction copies coef_ (see _linear_scores)
+        return np.asfortranarray(coef)
 
     # ------------------------------------------------------------- the loop
     def _schedule(self, loss_code):
@@ -383,13 +436,22 @@ class _BaseHogwild(SparseCoefMixin, BaseEstimator):
             # write contention, and each class is reproducible.
             workers = min(n_threads, len(problems))
             inner = max(1, n_threads // len(problems))
-            with ThreadPoolExecutor(max_workers=workers) as pool:
+            stop = threading.Event()
+            pool = ThreadPoolExecutor(max_workers=workers)
+            try:
                 n_iters = list(
                     pool.map(
-                        lambda ps: self._sgd_loop(ps[0], *args, ps[1], inner),
+                        lambda ps: self._sgd_loop(ps[0], *args, ps[1], inner, stop),
                         zip(problems, seeds),
                     )
                 )
+            except BaseException:
+                # Ctrl-C (or an error in one class) reaches the main thread
+                # here: tell the other classes to stop at their next chunk.
+                stop.set()
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
         else:
             n_iters = [
                 self._sgd_loop(p, *args, seed, n_threads)
@@ -398,8 +460,12 @@ class _BaseHogwild(SparseCoefMixin, BaseEstimator):
         return max(n_iters)
 
     def _sgd_loop(self, prob, rows, train_idx, inv_freq, validation, max_iter,
-                  for_partial_fit, seed, n_threads):
-        """Epochs of one problem: the kernel call and everything between calls."""
+                  for_partial_fit, seed, n_threads, stop=None):
+        """Epochs of one problem: the kernel calls and everything between them.
+
+        ``stop``, a ``threading.Event`` in one-vs-rest worker threads, ends the
+        loop at the next chunk once set.
+        """
         rng = np.random.RandomState(seed)
         loss_code = _core.LOSSES[self.loss]
         schedule, optimal_init = self._schedule(loss_code)
@@ -420,8 +486,13 @@ class _BaseHogwild(SparseCoefMixin, BaseEstimator):
             # of an epoch blind to each other (and threads cannot pay anyway).
             n_threads = max(1, min(n_threads, len(train_idx) // _ReplicaEpochs.MIN_ROWS_PER_THREAD))
         run_epoch = Epochs(self, prob, rows, inv_freq, n_threads, common)
-        avg_start = self._average_start()
+        if n_threads > 1:
+            note_team_started()
         n_train = len(train_idx)
+        nnz_per_row = rows.n_features if rows.dense else rows.data.shape[0] / max(1, rows.n_samples)
+        n_chunks = max(1, int(np.ceil(n_train * nnz_per_row / CHUNK_NNZ)))
+        bounds = np.linspace(0, n_train, n_chunks + 1).astype(np.int64)
+        avg_start = self._average_start()
         tol = -np.inf if (self.tol is None or for_partial_fit) else self.tol
         eta = float(self.eta0)
         best_loss, best_score = np.inf, -np.inf
@@ -436,7 +507,11 @@ class _BaseHogwild(SparseCoefMixin, BaseEstimator):
             if self.learning_rate == "backoff":
                 done = getattr(self, "_epochs_done", 0) + epoch
                 eta = float(self.eta0) * float(self.backoff) ** done
-            sumloss = run_epoch(order, eta, t)
+            sumloss = 0.0
+            for start, end in zip(bounds[:-1], bounds[1:]):
+                if stop is not None and stop.is_set():
+                    raise _Stopped
+                sumloss += run_epoch(order[start:end], eta, t + start)
             t += n_train
             # scikit-learn clips the loss derivative, so a too-large step can grow the
             # weights without overflowing them while predictions overflow: check both.
@@ -547,7 +622,26 @@ class _BaseHogwild(SparseCoefMixin, BaseEstimator):
         self._publish(coef, intercept, average)
         return self
 
+    @contextmanager
+    def _all_or_nothing(self):
+        """Leave the estimator as it was if the block raises (or Ctrl-C hits).
+
+        fit and partial_fit build the new model in fresh buffers and publish
+        it at the end, so restoring the attribute dict restores everything.
+        """
+        saved = self.__dict__.copy()
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
     def _fit(self, X, y, coef_init, intercept_init, sample_weight):
+        with self._all_or_nothing():
+            return self._fit_body(X, y, coef_init, intercept_init, sample_weight)
+
+    def _fit_body(self, X, y, coef_init, intercept_init, sample_weight):
         self._more_validate_params()
         if self.warm_start and getattr(self, "coef_", None) is not None:
             if coef_init is None and intercept_init is None:
@@ -573,6 +667,10 @@ class _BaseHogwild(SparseCoefMixin, BaseEstimator):
                 delattr(self, name)
 
     def _partial_fit(self, X, y, classes, sample_weight):
+        with self._all_or_nothing():
+            return self._partial_fit_body(X, y, classes, sample_weight)
+
+    def _partial_fit_body(self, X, y, classes, sample_weight):
         self._more_validate_params(for_partial_fit=True)
         first_call = not hasattr(self, "coef_")
         X, y = self._validate_X(X, y, reset=first_call)
@@ -869,6 +967,21 @@ class HogwildClassifier(LinearClassifierMixin, ClassifierMixin, _BaseHogwild):
             )
         return self._partial_fit(X, y, classes, sample_weight)
 
+    def decision_function(self, X):
+        """Confidence scores: the signed distance of each sample to each hyperplane.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For binary problems, the score of ``classes_[1]``.
+        """
+        scores = self._linear_scores(X)
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
     def _check_proba(self):
         if self.loss not in ("log_loss", "modified_huber"):
             raise AttributeError(
@@ -1098,6 +1211,4 @@ class HogwildRegressor(RegressorMixin, _BaseHogwild):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse="csr", reset=False)
-        return (safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_).ravel()
+        return self._linear_scores(X).ravel()
