@@ -4,6 +4,10 @@ The OpenMP flags for the compiler in use are tried on a small program first;
 if it does not compile and link, the extension is built serial (one thread)
 with a warning, and ``hogwild.show_config()`` reports it. Set
 ``HOGWILD_NO_OPENMP=1`` to force the serial build.
+
+``HOGWILD_SANITIZE=address,undefined`` (any list that gcc/clang's
+``-fsanitize=`` takes) builds a checking extension for development: see
+docs/design.md, "Sanitizers", for how to run the tests against it.
 """
 import os
 import sys
@@ -61,6 +65,13 @@ class BuildExtOpenMP(build_ext):
             reason = "an OpenMP test program did not compile and link with %s" % (
                 " ".join(cflags + ldflags)
             )
+        sanitize = os.environ.get("HOGWILD_SANITIZE")
+        if sanitize:
+            # -O1 and frame pointers keep reports readable; any finding aborts
+            for ext in self.extensions:
+                ext.extra_compile_args += [f"-fsanitize={sanitize}", "-fno-omit-frame-pointer",
+                                           "-fno-sanitize-recover=all", "-g", "-O1"]
+                ext.extra_link_args += [f"-fsanitize={sanitize}"]
         if use_openmp:
             for ext in self.extensions:
                 ext.extra_compile_args += cflags
