@@ -539,13 +539,15 @@ Train a HogwildClassifier (classification losses) or HogwildRegressor
 (regression losses) on a LIBSVM/svmlight file and save it.
 
 Each epoch is one partial_fit call, followed by a line with the model's mean
-training loss and the time elapsed. The updates, step-size schedule and step
-counter are those of fit(max_iter=EPOCHS, tol=None); with L2 or no penalty and
-the same row order the model is the same. Each epoch draws a fresh shuffle
-from --seed, and an L1 or elastic-net penalty restarts its cumulative
-bookkeeping each epoch (as partial_fit does), leaving more weights non-zero
-than fit would. Feature indices count from 1 (LIBSVM), or from 0 when the
-file has an index 0; --test and predict read their files the same way.
+training loss and the time elapsed (on a terminal with tqdm installed, a
+progress bar). The updates, step-size schedule and step counter are those of
+fit(max_iter=EPOCHS, tol=None): with L2 or no penalty and the same row order,
+the same model. Each epoch draws a fresh shuffle from --seed, and an L1 or
+elastic-net penalty restarts its cumulative bookkeeping each epoch (as
+partial_fit does), leaving more weights non-zero than fit would.
+
+Feature indices count from 1 (LIBSVM), or from 0 when the file has an index
+0; --test and predict read their files the same way.
 """
 
 

@@ -27,13 +27,18 @@ from hogwild.datasets import make_sparse_classification, make_sparse_regression
 HOGWILD_ROOT = str(Path(hogwild.__file__).resolve().parents[1])
 
 
+def child_env():
+    """The environment for a child Python that imports the hogwild this test imports.
+
+    PYTHONPATH entries are made absolute, since the child runs in another folder.
+    """
+    paths = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([HOGWILD_ROOT] + paths)}
+
+
 def run_cli(args, cwd):
     """``python -m hogwild ARGS`` in ``cwd``, importing the hogwild this test imports."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [HOGWILD_ROOT] + [os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(os.pathsep)
-                          if p])
-    env["OMP_NUM_THREADS"] = "2"
+    env = {**child_env(), "OMP_NUM_THREADS": "2"}
     return subprocess.run([sys.executable, "-m", "hogwild", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
