@@ -316,3 +316,37 @@ def test_format_value():
     assert [format_value(v) for v in np.array([1.0, -1.0, 0.25, 3e20])] == [
         "1", "-1", "0.25", "300000000000000000000"]
     assert format_value(np.float32(0.1)) == "0.1"
+
+
+def test_progress_is_a_tqdm_bar_on_a_terminal_when_tqdm_is_installed(monkeypatch, capsys):
+    from hogwild import _cli
+    bars = []
+
+    class FakeTqdm:  # records what hogwild asks of tqdm
+        def __init__(self, total, unit, file):
+            self.total, self.unit = total, unit
+            self.updates, self.postfix, self.closed = 0, [], False
+            bars.append(self)
+
+        def set_postfix(self, refresh, **values):
+            self.postfix.append(values)
+
+        def update(self, n):
+            self.updates += n
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setitem(sys.modules, "tqdm", SimpleNamespace(tqdm=FakeTqdm))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    report = _cli._progress(3)
+    for epoch, loss in enumerate([0.5, 0.25, 0.125], start=1):
+        report(epoch, loss)
+    (bar,) = bars
+    assert (bar.total, bar.unit, bar.updates, bar.closed) == (3, "epoch", 3, True)
+    assert bar.postfix == [{"loss": "0.5"}, {"loss": "0.25"}, {"loss": "0.125"}]
+    assert capsys.readouterr().out == ""  # the bar replaces the lines
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)  # a log file: lines
+    _cli._progress(3)(1, 0.5)
+    assert capsys.readouterr().out.startswith("epoch 1/3  loss 0.500000  elapsed ")
