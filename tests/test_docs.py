@@ -90,8 +90,7 @@ def test_sphinx_builds_every_page_without_warnings(tmp_path):
          "-d", str(tmp_path / "doctrees"), str(DOCS), str(html)],
         # autodoc documents the hogwild this test imports
         cwd=tmp_path, env=child_env(), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""
+    assert proc.returncode == 0, proc.stderr  # -W --keep-going: any warning fails
     for page in PAGES:
         assert (html / f"{page}.html").is_file(), page
     api = (html / "api.html").read_text()
