@@ -2,14 +2,20 @@
 
 Subcommands:
 
+- ``hogwild train``: train a model on a LIBSVM/svmlight file and save it;
+- ``hogwild predict``: predict a LIBSVM/svmlight file with a saved model;
 - ``hogwild bench``: hogwild against scikit-learn's SGD, LIBLINEAR and the
   sparse matrix-vector floor, on built-in generated data or a LIBSVM file.
+
+``train`` and ``predict`` live in ``_cli.py``; a :class:`CommandError` they
+raise ends the command with one line on stderr.
 """
 import argparse
 import sys
 import time
 
 from . import __version__
+from ._cli import CommandError, add_commands, positive
 
 DEFAULT_ROWS = 150_000
 DEFAULT_FEATURES = 20_000
@@ -27,18 +33,6 @@ def _thread_list(text):
     return sorted(set(counts))
 
 
-def _positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = 0
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
-        return value
-    return parse
-
-
 def build_parser():
     """The argument parser of the ``hogwild`` command, with its subcommands.
 
@@ -50,6 +44,7 @@ def build_parser():
         prog="hogwild", description="Lock-free parallel SGD (Hogwild!) for scikit-learn.")
     parser.add_argument("--version", action="version", version=f"hogwild {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    add_commands(commands)
 
     bench = commands.add_parser(
         "bench", help="time hogwild against scikit-learn, LIBLINEAR and the hardware's floor",
@@ -62,25 +57,25 @@ def build_parser():
                             "generated data)")
     bench.add_argument("--loss", choices=["hinge", "log_loss"], default="hinge",
                        help="(default: hinge)")
-    bench.add_argument("--alpha", type=_positive(float), default=1e-5,
+    bench.add_argument("--alpha", type=positive(float), default=1e-5,
                        help="L2 strength (default: 1e-5)")
     bench.add_argument("--threads", type=_thread_list, default=None, metavar="N[,N...]",
                        help="hogwild thread counts (default: 1 to every usable thread)")
-    bench.add_argument("--epochs", type=_positive(int), default=10,
+    bench.add_argument("--epochs", type=positive(int), default=10,
                        help="epochs per fit; the time-to-target race runs up to 4x as many "
                             "(default: 10)")
-    bench.add_argument("--repeats", type=_positive(int), default=5,
+    bench.add_argument("--repeats", type=positive(int), default=5,
                        help="timed runs of each contender, after one warm-up (default: 5)")
     bench.add_argument("--out", metavar="DIR",
                        help="write results.json and plots there (default: write nothing)")
     generated = bench.add_argument_group("generated data (without --data)")
-    generated.add_argument("--rows", type=_positive(int), default=DEFAULT_ROWS,
+    generated.add_argument("--rows", type=positive(int), default=DEFAULT_ROWS,
                            help=f"(default: {DEFAULT_ROWS:,})")
-    generated.add_argument("--features", type=_positive(int), default=DEFAULT_FEATURES,
+    generated.add_argument("--features", type=positive(int), default=DEFAULT_FEATURES,
                            help=f"(default: {DEFAULT_FEATURES:,})")
-    generated.add_argument("--nnz-per-row", type=_positive(float), default=DEFAULT_NNZ_PER_ROW,
+    generated.add_argument("--nnz-per-row", type=positive(float), default=DEFAULT_NNZ_PER_ROW,
                            help=f"mean non-zeros per row (default: {DEFAULT_NNZ_PER_ROW:g})")
-    generated.add_argument("--n-features", type=_positive(int), default=None,
+    generated.add_argument("--n-features", type=positive(int), default=None,
                            help=argparse.SUPPRESS)
     bench.set_defaults(run=_bench)
     return parser
@@ -128,7 +123,11 @@ def main(argv=None):
         The exit status.
     """
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except CommandError as exc:
+        print(f"hogwild {args.command}: error: {exc}", file=sys.stderr)
+        return exc.status
 
 
 if __name__ == "__main__":

@@ -797,7 +797,7 @@ class HogwildClassifier(LinearClassifierMixin, ClassifierMixin, _BaseHogwild):
     t_ : float
         Number of weight updates performed, plus one.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when X has feature names that are all strings.
 
     Examples
@@ -1077,7 +1077,7 @@ class HogwildRegressor(RegressorMixin, _BaseHogwild):
     n_iter_ : int
     t_ : float
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     Examples
     --------
