@@ -707,8 +707,12 @@ class HogwildClassifier(LinearClassifierMixin, ClassifierMixin, _BaseHogwild):
 
     A drop-in replacement for :class:`sklearn.linear_model.SGDClassifier`:
     the same parameters with the same names, defaults and meanings, plus
-    ``n_jobs`` (OpenMP threads sharing one weight buffer without locks) and
+    ``n_jobs`` (OpenMP threads training without locks, see ``strategy``) and
     the ``"backoff"`` learning rate of the Hogwild! paper.
+
+    A ``fit`` or ``partial_fit`` that raises (bad input, divergence, or
+    Ctrl-C, which takes effect within tens of milliseconds) leaves the
+    estimator exactly as it was before the call.
 
     A row's update costs O(non-zeros of the row) with either ``strategy``:
     the replicas keep L2 in a per-thread scale factor; the shared buffer
@@ -745,9 +749,12 @@ class HogwildClassifier(LinearClassifierMixin, ClassifierMixin, _BaseHogwild):
     n_jobs : int, default=None
         Number of OpenMP threads. ``None`` and ``-1`` use every core this
         process may use (respecting ``OMP_NUM_THREADS``, CPU affinity and
-        threadpoolctl limits), ``-2`` one fewer, and so on. With more than one
-        thread, results vary from run to run. Multiclass problems give each
-        one-vs-rest class its own thread.
+        threadpoolctl limits), ``-2`` one fewer, and so on. With the default
+        'replicas' strategy a fit is reproducible for a fixed ``random_state``
+        and thread count; with 'shared' and several threads results vary
+        slightly from run to run. Multiclass problems give each one-vs-rest
+        class its own thread. In a process forked after its parent trained
+        with several threads, one thread is used (libgomp would hang).
     random_state : int, RandomState instance or None, default=None
         Seeds the shuffling and the early-stopping split.
     learning_rate : {'optimal', 'constant', 'invscaling', 'adaptive', \
@@ -780,8 +787,9 @@ class HogwildClassifier(LinearClassifierMixin, ClassifierMixin, _BaseHogwild):
     strategy : {'replicas', 'shared'}, default='replicas'
         How threads share the work. 'replicas': each thread trains a private,
         scaled copy of the weights (exact L2, no write when the gradient is
-        zero), merged by summing the copies' changes every few thousand
-        non-zeros; reproducible for a fixed ``random_state`` and ``n_jobs``.
+        zero), merged every ``64 * n_features`` non-zeros or so: each
+        coordinate's changes summed and divided by the square root of the
+        number of copies that changed it; reproducible for a fixed ``random_state`` and ``n_jobs``.
         'shared': the Hogwild! paper's method, every thread on one weight
         buffer without locks, L2 by the paper's sparse 1/d_u estimate;
         results vary slightly from run to run with several threads.

@@ -13,6 +13,7 @@ import re
 import shlex
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,8 @@ from test_cli import child_env
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-BLOCK = re.compile(r"^```(python|console)\n(.*?)^```", re.S | re.M)
+# fenced blocks, also indented ones (inside list items)
+BLOCK = re.compile(r"^([ \t]*)```(python|console)\n(.*?)^\1```", re.S | re.M)
 # the pages whose examples must run, and so must have some
 PAGES_WITH_EXAMPLES = ["index.md", "getting-started.md", "user-guide.md", "cli.md"]
 PAGES = ["index", "getting-started", "user-guide", "cli", "api", "benchmarks", "design"]
@@ -31,7 +33,8 @@ PAGES = ["index", "getting-started", "user-guide", "cli", "api", "benchmarks", "
 def blocks(page):
     """(kind, code, line number) of each python / console block of a page."""
     text = (DOCS / page).read_text()
-    return [(m[1], m[2], text.count("\n", 0, m.start()) + 2) for m in BLOCK.finditer(text)]
+    return [(m[2], textwrap.dedent(m[3]), text.count("\n", 0, m.start()) + 2)
+            for m in BLOCK.finditer(text)]
 
 
 def run_python(page, code, line, namespace):
