@@ -303,8 +303,15 @@ SIGINT_CHILD = textwrap.dedent("""
         print("interrupted", flush=True)
         if method == "fit":
             est.set_params(max_iter=2)
-        same = pickle.dumps(est) == last
-        print("as before the call" if same else "changed", est.t_, flush=True)
+        now = pickle.dumps(est)
+        if now == last:
+            print("as before the call", flush=True)
+        else:
+            # the signal may land after a partial_fit returned and before
+            # `last` was taken: then the state is that call's (deterministic)
+            redo = pickle.loads(last).partial_fit(X, y)
+            same = method == "partial_fit" and pickle.dumps(redo) == now
+            print("one more call completed" if same else "changed", est.t_, flush=True)
 """)
 
 
@@ -330,7 +337,7 @@ def test_ctrl_c_returns_within_a_second_and_keeps_the_model(n_classes, n_jobs, m
         child.kill()
     assert first == "interrupted"
     assert latency < 1.0
-    assert rest.startswith("as before the call"), rest
+    assert rest.startswith(("as before the call", "one more call completed")), rest
 
 
 def test_chunked_epochs_equal_whole_epochs(monkeypatch):
