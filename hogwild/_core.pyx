@@ -468,10 +468,36 @@ def sgd_epoch(
     return sumloss
 
 
+cdef inline double _kept(double saturation) noexcept nogil:
+    """Share of a change that later steps on a coordinate leave in place.
+
+    For a quadratic of curvature ``a``, ``k`` steps of size ``eta`` shrink
+    the distance to the optimum by ``(1 - eta a)**k ~ exp(-saturation)``.
+    """
+    if saturation <= 0.0:
+        return 1.0
+    return exp(-saturation)
+
+
+cdef inline double _merge_weight(double rho, int team) noexcept nogil:
+    """Weight of one replica's change: ``mean(rho**k for k < team)``.
+
+    Run one after another in a random order, a replica's change comes
+    after k of the other replicas' steps, for k = 0 .. team-1 equally
+    often, and each leaves a share ``rho`` of it.
+    """
+    cdef double weight = 0.0, power = 1.0
+    cdef int k
+    for k in range(team):
+        weight = weight + power
+        power = power * rho
+    return weight / team
+
+
 cdef inline double _replica_row(
     const floating *v, const index_t *ind, bint dense, Py_ssize_t n_features,
     Py_ssize_t i, Py_ssize_t begin, Py_ssize_t end, double y, double sw, double t,
-    floating *w, double *st, floating *q,
+    floating *w, double *st, floating *q, floating *sat, double kappa,
     int loss, double epsilon, int schedule, double eta0, double power_t,
     double alpha, double optimal_init, double l2_strength, double l1_strength,
     double intercept_decay, bint fit_intercept, bint need_loss,
@@ -482,7 +508,9 @@ cdef inline double _replica_row(
     non-finite when the prediction overflows.
 
     ``st`` is the replica's state: ``[0]`` scale, ``[1]`` intercept,
-    ``[2]`` cumulative L1 penalty of its steps.
+    ``[2]`` cumulative L1 penalty of its steps, ``[5]`` the intercept's
+    saturation. ``sat`` (NULL for a team of one) gathers each touched
+    coordinate's saturation, ``kappa * eta * x_u**2`` summed over the rows.
     """
     cdef:
         Py_ssize_t j, u
@@ -510,11 +538,19 @@ cdef inline double _replica_row(
         if dense:
             for j in range(begin, end):
                 w[j - begin] = <floating>(w[j - begin] + z * v[j])
+                if sat != NULL:
+                    sat[j - begin] = <floating>(sat[j - begin] + kappa * eta * v[j] * v[j])
+        elif sat != NULL:
+            for j in range(begin, end):
+                u = ind[j]
+                w[u] = <floating>(w[u] + z * v[j])
+                sat[u] = <floating>(sat[u] + kappa * eta * v[j] * v[j])
         else:
             for j in range(begin, end):
                 w[ind[j]] = <floating>(w[ind[j]] + z * v[j])
         if fit_intercept:
             st[1] = st[1] + upd * intercept_decay
+            st[5] = st[5] + kappa * eta * intercept_decay
     if q != NULL:
         cum = st[2] + eta * l1_strength
         st[2] = cum
@@ -555,6 +591,7 @@ def sgd_epoch_replicas(
     floating[:, ::1] replicas,
     double[:, ::1] state,
     floating[:, ::1] l1_received,
+    floating[:, ::1] saturation,
     Py_ssize_t sync_rows,
     int loss,
     double epsilon,
@@ -565,6 +602,7 @@ def sgd_epoch_replicas(
     double optimal_init,
     double l2_strength,
     double l1_strength,
+    double curvature,
     double intercept_decay,
     bint fit_intercept,
     double t_start,
@@ -585,20 +623,22 @@ def sgd_epoch_replicas(
 
     Every ``sync_rows`` positions the threads meet at a barrier and merge,
     each thread merging a slice of the features, and every replica restarts
-    from the model. Per coordinate, the replicas' changes (L2 shrink and
-    gradient steps) are summed and, where more than one replica stepped on
-    that coordinate, divided by the square root of their number; shrink and
-    steps alike, so the optimum stays a fixed point (dividing the steps alone
-    left ridge 1% above its optimum for good). Where
-    one replica alone touched a coordinate its change is kept whole. Where
-    several did, a plain sum overshoots: they were partly correcting the same
-    error (on non-negative data the direction all rows share, a bias, drifted
-    without bound and 2 threads fell to chance accuracy); a plain mean
-    under-steps frequent coordinates (news20 log_loss, 2 threads: 1.1 points
-    below one thread). The square root measured within 0.21 points of one
-    thread on every data set tried (docs/design.md). The intercept, touched
-    by every replica, is merged the same way. The result depends only on the
-    order and the team size, not on timing.
+    from the model. The merge asks what one thread would have done with all
+    the replicas' rows in turn. Each replica's change to a coordinate (its L2
+    shrink and its steps) would have come after some of the others' steps,
+    and those pull the coordinate towards where they were heading: a share
+    ``rho`` of the change survives each of them. So each change enters the
+    model with weight ``mean(rho**k for k < team)``, where ``rho`` is
+    ``exp(-saturation)`` averaged over the other replicas, and a replica's
+    saturation of a coordinate is ``curvature * eta * x_u**2`` summed over
+    its updating rows (the contraction ``(1 - eta a)**k`` of ``k`` steps on a
+    quadratic of curvature ``a``). A coordinate the others never touched
+    keeps the change whole (the sum of deltas); one they all saturated gets
+    the mean. Both limits matter and fail alone: summing drove the
+    generated data to chance accuracy (frequent coordinates overshoot),
+    averaging never reached 0.1% of the news20 optimum in 40 epochs
+    (docs/benchmarks.md). The intercept merges the same way. The result
+    depends only on the order and the team size, not on timing.
 
     With one thread the model itself is the replica (``replicas`` is then a
     view of ``coef``): sequential SGD with exact L2, as scikit-learn does it.
@@ -620,12 +660,18 @@ def sgd_epoch_replicas(
         ``state[0, 0] * replicas[0]`` and ``state[0, 1]`` into the model.
     l1_received : ndarray of shape (n_threads, n_features), or (0, 0)
         Per-replica L1 penalty received; empty when L1 is off.
+    saturation : ndarray of shape (n_threads, n_features), or (0, 0)
+        Scratch for the replicas' saturations, zero on entry and left zero;
+        may be empty with one thread.
     sync_rows : int
         Positions between merges.
     loss, epsilon, schedule, eta0, power_t, alpha, optimal_init
         As in :func:`sgd_epoch`.
     l2_strength, l1_strength : float
         ``alpha * (1 - l1_ratio)`` and ``alpha * l1_ratio`` (0 when unused).
+    curvature : float
+        A bound on the loss's second derivative in the prediction (0.25 for
+        log_loss, 1 for squared error), for the saturation of the merge.
     intercept_decay, fit_intercept, t_start, n_threads
         As in :func:`sgd_epoch`.
     need_loss : bool, default=True
@@ -641,12 +687,13 @@ def sgd_epoch_replicas(
     """
     cdef:
         Py_ssize_t n_rows = order.shape[0]
-        Py_ssize_t k, k0, k1, i, u, r, tid, team, lo, hi
+        Py_ssize_t k, k0, k1, i, u, r, r2, tid, team, lo, hi
         bint use_l1 = l1_received.shape[0] > 0
-        double delta, moved, sumloss = 0.0
-        int touched
+        bint use_sat = saturation.shape[0] > 0
+        double delta, change, rho, sumloss = 0.0
         floating *w
         floating *q
+        floating *sat
         floating *model = &coef[0] if coef.shape[0] > 0 else NULL
         double *st
         const floating *v = &data[0] if data.shape[0] > 0 else NULL
@@ -663,6 +710,7 @@ def sgd_epoch_replicas(
         state[r, 0] = 1.0
         state[r, 1] = intercept[0]
         state[r, 3] = 0.0
+        state[r, 5] = 0.0
 
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
@@ -670,6 +718,7 @@ def sgd_epoch_replicas(
         w = &replicas[tid, 0]
         st = &state[tid, 0]
         q = &l1_received[tid, 0] if use_l1 else NULL
+        sat = &saturation[tid, 0] if use_sat and team > 1 else NULL
         lo = tid * n_features // team
         hi = (tid + 1) * n_features // team
         k0 = 0
@@ -683,14 +732,14 @@ def sgd_epoch_replicas(
                 if dense:
                     st[3] = st[3] + _replica_row(
                         v, ind, dense, n_features, i, i * n_features,
-                        (i + 1) * n_features, yp[i], swp[i], t_start + k, w, st, q,
+                        (i + 1) * n_features, yp[i], swp[i], t_start + k, w, st, q, sat, curvature,
                         loss, epsilon, schedule, eta0, power_t, alpha, optimal_init,
                         l2_strength, l1_strength, intercept_decay, fit_intercept,
                         need_loss)
                 else:
                     st[3] = st[3] + _replica_row(
                         v, ind, dense, n_features, i, ptr[i], ptr[i + 1], yp[i],
-                        swp[i], t_start + k, w, st, q,
+                        swp[i], t_start + k, w, st, q, sat, curvature,
                         loss, epsilon, schedule, eta0, power_t, alpha, optimal_init,
                         l2_strength, l1_strength, intercept_decay, fit_intercept,
                         need_loss)
@@ -698,40 +747,44 @@ def sgd_epoch_replicas(
             k0 = k1
             if team > 1:
                 hw_barrier()
-                # merge my slice of the features from every replica: the L2
-                # shrinks add up; the replicas' own changes to a coordinate are
-                # summed / sqrt(number of replicas that changed it) (docstring)
+                # merge my slice of the features from every replica: each
+                # replica's change (L2 shrink and steps) weighted by how much
+                # of it one thread would keep after the others' steps on the
+                # coordinate (docstring)
                 for u in range(lo, hi):
                     delta = 0.0
-                    moved = 0.0
-                    touched = 0
                     for r in range(team):
-                        delta = delta + (state[r, 0] - 1.0) * model[u]
-                        if replicas[r, u] != model[u]:
-                            moved = moved + state[r, 0] * (replicas[r, u] - model[u])
-                            touched = touched + 1
-                    delta = delta + moved
-                    if touched > 1:
-                        # shrink and gradient alike, so that the optimum
-                        # stays a fixed point of the merged update
-                        delta = delta / sqrt(<double>touched)
+                        change = state[r, 0] * replicas[r, u] - model[u]
+                        if change != 0.0:
+                            rho = 0.0
+                            for r2 in range(team):
+                                if r2 != r:
+                                    rho = rho + _kept(saturation[r2, u])
+                            delta = delta + change * _merge_weight(rho / (team - 1), team)
                     model[u] = <floating>(model[u] + delta)
                     for r in range(team):
                         replicas[r, u] = model[u]
+                        saturation[r, u] = 0.0
                         if use_l1:
                             l1_received[r, u] = 0.0
                 if tid == 0:
-                    # every replica moves the intercept: / sqrt(team), as above
+                    # the intercept, touched by every row, merges the same way
                     delta = 0.0
                     for r in range(team):
-                        delta = delta + (state[r, 1] - intercept[0])
-                    intercept[0] = <floating>(intercept[0] + delta / sqrt(<double>team))
+                        rho = 0.0
+                        for r2 in range(team):
+                            if r2 != r:
+                                rho = rho + _kept(state[r2, 5])
+                        delta = delta + (state[r, 1] - intercept[0]) * _merge_weight(
+                            rho / (team - 1), team)
+                    intercept[0] = <floating>(intercept[0] + delta)
                 hw_barrier()
                 # the next merge starts after the next barrier: no one writes
                 # the model or the intercept until every thread has read them
                 st[0] = 1.0
                 st[1] = intercept[0]
                 st[2] = 0.0
+                st[5] = 0.0
         if tid == 0:
             state[0, 4] = team
 

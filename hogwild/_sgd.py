@@ -50,6 +50,16 @@ MAX_INT = np.iinfo(np.int32).max
 # scikit-learn damps the intercept's step on sparse input (make_dataset); so do we.
 SPARSE_INTERCEPT_DECAY = 0.01
 
+# A bound on each loss's second derivative in the prediction, for the replica
+# merge's saturation (``_core.sgd_epoch_replicas``). The piecewise-linear
+# losses have none; 1 was measured: 0 (a plain sum of the replicas' changes)
+# sent hinge to chance accuracy on the generated data, 0.25 and 1 both held.
+CURVATURE = {
+    "log_loss": 0.25, "squared_error": 1.0, "huber": 1.0,
+    "squared_epsilon_insensitive": 1.0, "modified_huber": 2.0, "squared_hinge": 2.0,
+    "hinge": 1.0, "perceptron": 1.0, "epsilon_insensitive": 1.0,
+}
+
 # An epoch is cut into kernel calls of about this many non-zeros (tens of
 # milliseconds), so that Python regains control often: Ctrl-C and the stop
 # signal of one-vs-rest threads take effect between calls.
@@ -206,17 +216,18 @@ class _ReplicaEpochs:
         self.state = np.zeros((n_threads, 16))  # 128 bytes per thread
         shape = (n_threads, n) if self.l1 > 0 else (0, 0)
         self.l1_received = np.zeros(shape, dtype=dtype)
+        self.saturation = np.zeros((n_threads, n) if n_threads > 1 else (0, 0), dtype=dtype)
+        self.curvature = CURVATURE[est.loss]
         nnz_per_row = n if rows.dense else max(1.0, rows.data.shape[0] / max(1, rows.n_samples))
         self.sync_rows = max(int(self.SYNC_WORK * n / nnz_per_row),
                              self.MIN_SYNC_ROWS * n_threads)
 
     # Replicas merge every SYNC_WORK * n_features non-zeros of work (at least
     # every MIN_SYNC_ROWS rows a thread), so a merge, O(n_features) per thread,
-    # costs a small share of the epoch. With the sqrt merge rule accuracy hardly
-    # depends on it: 2 threads minus 1 thread, test accuracy, 20 epochs, mean of
-    # 3 seeds, on small / generated / news20 data, hinge and log_loss: every
-    # 4 x n_features nnz within 0.31 points, 64 x within 0.24, once per epoch
-    # within 0.60; news20 log_loss epoch 4.3 / 2.5 / 2.2 ms.
+    # costs a small share of the epoch (news20 log_loss, earlier merge rule:
+    # every 4 x n_features nnz 4.3 ms an epoch, 64 x 2.5 ms, once per epoch
+    # 2.2 ms). The saturation-weighted merge needs fewer epochs at 64 x than
+    # at 8 x on news20 (22 vs 24 to 0.1% of the optimum; docs/benchmarks.md).
     SYNC_WORK = 64
     MIN_SYNC_ROWS = 32
     MIN_ROWS_PER_THREAD = 128
@@ -226,9 +237,10 @@ class _ReplicaEpochs:
         sumloss = _core.sgd_epoch_replicas(
             rows.data, rows.indices, rows.indptr, rows.dense, rows.n_features,
             prob.y, prob.sample_weight, order, prob.coef, prob.intercept,
-            self.replicas, state, self.l1_received, self.sync_rows,
+            self.replicas, state, self.l1_received, self.saturation, self.sync_rows,
             c["loss"], c["epsilon"], c["schedule"], eta, c["power_t"], c["alpha"],
-            c["optimal_init"], self.l2, self.l1, c["decay"], c["fit_intercept"], t,
+            c["optimal_init"], self.l2, self.l1, self.curvature, c["decay"],
+            c["fit_intercept"], t,
             self.n_threads, c["need_loss"],
         )
         if state[0, 4] == 1:  # a team of one: the replica was never merged
