@@ -11,6 +11,8 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport exp, fabs, log, log1p, pow, sqrt
 from libc.stdint cimport int32_t, int64_t
 
+import numpy as np
+
 cdef extern from *:
     """
     #ifdef _OPENMP
@@ -471,12 +473,13 @@ def sgd_epoch(
 cdef inline double _kept(double saturation) noexcept nogil:
     """Share of a change that later steps on a coordinate leave in place.
 
-    For a quadratic of curvature ``a``, ``k`` steps of size ``eta`` shrink
-    the distance to the optimum by ``(1 - eta a)**k ~ exp(-saturation)``.
+    ``exp(-saturation)`` (see :func:`sgd_epoch_replicas`), as the inverse
+    of its third-order Taylor polynomial: no ``exp`` per coordinate and
+    replica in the merge, and the same limits (1 at 0, 0 at infinity).
     """
     if saturation <= 0.0:
         return 1.0
-    return exp(-saturation)
+    return 1.0 / (1.0 + saturation * (1.0 + saturation * 0.5 * (1.0 + saturation * (1.0 / 3.0))))
 
 
 cdef inline double _merge_weight(double rho, int team) noexcept nogil:
@@ -497,7 +500,7 @@ cdef inline double _merge_weight(double rho, int team) noexcept nogil:
 cdef inline double _replica_row(
     const floating *v, const index_t *ind, bint dense, Py_ssize_t n_features,
     Py_ssize_t i, Py_ssize_t begin, Py_ssize_t end, double y, double sw, double t,
-    floating *w, double *st, floating *q, floating *sat, double kappa,
+    floating *w, double *st, floating *q, double kappa,
     int loss, double epsilon, int schedule, double eta0, double power_t,
     double alpha, double optimal_init, double l2_strength, double l1_strength,
     double intercept_decay, bint fit_intercept, bint need_loss,
@@ -508,9 +511,9 @@ cdef inline double _replica_row(
     non-finite when the prediction overflows.
 
     ``st`` is the replica's state: ``[0]`` scale, ``[1]`` intercept,
-    ``[2]`` cumulative L1 penalty of its steps, ``[5]`` the intercept's
-    saturation. ``sat`` (NULL for a team of one) gathers each touched
-    coordinate's saturation, ``kappa * eta * x_u**2`` summed over the rows.
+    ``[2]`` cumulative L1 penalty of its steps, ``[6]`` ``kappa`` x the sum
+    of its step sizes since the last merge (rows that updated), for the
+    merge's saturation estimate.
     """
     cdef:
         Py_ssize_t j, u
@@ -538,19 +541,12 @@ cdef inline double _replica_row(
         if dense:
             for j in range(begin, end):
                 w[j - begin] = <floating>(w[j - begin] + z * v[j])
-                if sat != NULL:
-                    sat[j - begin] = <floating>(sat[j - begin] + kappa * eta * v[j] * v[j])
-        elif sat != NULL:
-            for j in range(begin, end):
-                u = ind[j]
-                w[u] = <floating>(w[u] + z * v[j])
-                sat[u] = <floating>(sat[u] + kappa * eta * v[j] * v[j])
         else:
             for j in range(begin, end):
                 w[ind[j]] = <floating>(w[ind[j]] + z * v[j])
+        st[6] = st[6] + kappa * eta
         if fit_intercept:
             st[1] = st[1] + upd * intercept_decay
-            st[5] = st[5] + kappa * eta * intercept_decay
     if q != NULL:
         cum = st[2] + eta * l1_strength
         st[2] = cum
@@ -577,6 +573,44 @@ cdef inline double _replica_row(
     return row_loss
 
 
+def column_mean_square(
+    const floating[::1] data,
+    const index_t[::1] indices,
+    const index_t[::1] indptr,
+    bint dense,
+    Py_ssize_t n_features,
+):
+    """Mean of ``x_u ** 2`` over the rows, for each column ``u``.
+
+    Parameters
+    ----------
+    data, indices, indptr, dense, n_features
+        As in :func:`sgd_epoch`.
+
+    Returns
+    -------
+    mean_square : ndarray of shape (n_features,), float64
+    """
+    cdef Py_ssize_t j, n_rows
+    cdef double[::1] out = np.zeros(n_features)
+    cdef double x
+    with nogil:
+        if dense:
+            n_rows = data.shape[0] // n_features if n_features > 0 else 0
+            for j in range(data.shape[0]):
+                x = data[j]
+                out[j % n_features] += x * x
+        else:
+            n_rows = indptr.shape[0] - 1
+            for j in range(indptr[0], indptr[n_rows]):
+                x = data[j]
+                out[indices[j]] += x * x
+        if n_rows > 0:
+            for j in range(n_features):
+                out[j] = out[j] / n_rows
+    return np.asarray(out)
+
+
 def sgd_epoch_replicas(
     const floating[::1] data,
     const index_t[::1] indices,
@@ -591,7 +625,7 @@ def sgd_epoch_replicas(
     floating[:, ::1] replicas,
     double[:, ::1] state,
     floating[:, ::1] l1_received,
-    floating[:, ::1] saturation,
+    const double[::1] col_sq,
     Py_ssize_t sync_rows,
     int loss,
     double epsilon,
@@ -626,19 +660,22 @@ def sgd_epoch_replicas(
     from the model. The merge asks what one thread would have done with all
     the replicas' rows in turn. Each replica's change to a coordinate (its L2
     shrink and its steps) would have come after some of the others' steps,
-    and those pull the coordinate towards where they were heading: a share
+    which pull the coordinate towards where they were heading: a share
     ``rho`` of the change survives each of them. So each change enters the
-    model with weight ``mean(rho**k for k < team)``, where ``rho`` is
-    ``exp(-saturation)`` averaged over the other replicas, and a replica's
-    saturation of a coordinate is ``curvature * eta * x_u**2`` summed over
-    its updating rows (the contraction ``(1 - eta a)**k`` of ``k`` steps on a
-    quadratic of curvature ``a``). A coordinate the others never touched
-    keeps the change whole (the sum of deltas); one they all saturated gets
-    the mean. Both limits matter and fail alone: summing drove the
-    generated data to chance accuracy (frequent coordinates overshoot),
-    averaging never reached 0.1% of the news20 optimum in 40 epochs
-    (docs/benchmarks.md). The intercept merges the same way. The result
-    depends only on the order and the team size, not on timing.
+    model with weight ``mean(rho**k for k < team)``. For a quadratic of
+    curvature ``a``, steps of size ``eta`` keep ``prod(1 - eta a x_u**2)`` of
+    a distance, about ``exp(-saturation)`` with ``saturation = a * sum(eta) *
+    x_u**2``; the kernel estimates a replica's saturation of ``u`` as
+    ``curvature`` x the replica's summed step sizes (rows that updated) x
+    ``col_sq[u]``, the mean of ``x_u**2`` over the rows, and uses the cheaper
+    ``1 / (1 + s + s**2/2 + s**3/6)`` for the exponential. A rare coordinate
+    keeps each change whole (the sum of deltas); a frequent one, saturated
+    in every replica, gets the mean. Both limits matter and fail alone:
+    summing sent the generated data to chance accuracy (frequent coordinates
+    overshoot), averaging never reached 0.1% of the news20 optimum in 40
+    epochs (docs/benchmarks.md). The intercept merges the same way, with
+    ``intercept_decay`` for ``x**2``. The result depends only on the order
+    and the team size, not on timing.
 
     With one thread the model itself is the replica (``replicas`` is then a
     view of ``coef``): sequential SGD with exact L2, as scikit-learn does it.
@@ -655,14 +692,15 @@ def sgd_epoch_replicas(
         Scratch for the replicas (a view of ``coef`` with one thread).
     state : ndarray of shape (n_threads, 16), float64
         Per-thread scratch in its own 128-byte row: scale, intercept,
-        cumulative L1 penalty, summed loss; ``state[0, 4]`` receives the
+        cumulative L1 penalty, summed loss, -, -, summed steps for the
+        merge; ``state[0, 4]`` receives the
         team size. With a team of one nothing is merged: the caller folds
         ``state[0, 0] * replicas[0]`` and ``state[0, 1]`` into the model.
     l1_received : ndarray of shape (n_threads, n_features), or (0, 0)
         Per-replica L1 penalty received; empty when L1 is off.
-    saturation : ndarray of shape (n_threads, n_features), or (0, 0)
-        Scratch for the replicas' saturations, zero on entry and left zero;
-        may be empty with one thread.
+    col_sq : ndarray of shape (n_features,), float64
+        Mean of ``x_u ** 2`` over the rows (:func:`column_mean_square`); may
+        be empty with one thread.
     sync_rows : int
         Positions between merges.
     loss, epsilon, schedule, eta0, power_t, alpha, optimal_init
@@ -689,11 +727,9 @@ def sgd_epoch_replicas(
         Py_ssize_t n_rows = order.shape[0]
         Py_ssize_t k, k0, k1, i, u, r, r2, tid, team, lo, hi
         bint use_l1 = l1_received.shape[0] > 0
-        bint use_sat = saturation.shape[0] > 0
         double delta, change, rho, sumloss = 0.0
         floating *w
         floating *q
-        floating *sat
         floating *model = &coef[0] if coef.shape[0] > 0 else NULL
         double *st
         const floating *v = &data[0] if data.shape[0] > 0 else NULL
@@ -710,7 +746,7 @@ def sgd_epoch_replicas(
         state[r, 0] = 1.0
         state[r, 1] = intercept[0]
         state[r, 3] = 0.0
-        state[r, 5] = 0.0
+        state[r, 6] = 0.0
 
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
@@ -718,7 +754,6 @@ def sgd_epoch_replicas(
         w = &replicas[tid, 0]
         st = &state[tid, 0]
         q = &l1_received[tid, 0] if use_l1 else NULL
-        sat = &saturation[tid, 0] if use_sat and team > 1 else NULL
         lo = tid * n_features // team
         hi = (tid + 1) * n_features // team
         k0 = 0
@@ -732,14 +767,14 @@ def sgd_epoch_replicas(
                 if dense:
                     st[3] = st[3] + _replica_row(
                         v, ind, dense, n_features, i, i * n_features,
-                        (i + 1) * n_features, yp[i], swp[i], t_start + k, w, st, q, sat, curvature,
+                        (i + 1) * n_features, yp[i], swp[i], t_start + k, w, st, q, curvature,
                         loss, epsilon, schedule, eta0, power_t, alpha, optimal_init,
                         l2_strength, l1_strength, intercept_decay, fit_intercept,
                         need_loss)
                 else:
                     st[3] = st[3] + _replica_row(
                         v, ind, dense, n_features, i, ptr[i], ptr[i + 1], yp[i],
-                        swp[i], t_start + k, w, st, q, sat, curvature,
+                        swp[i], t_start + k, w, st, q, curvature,
                         loss, epsilon, schedule, eta0, power_t, alpha, optimal_init,
                         l2_strength, l1_strength, intercept_decay, fit_intercept,
                         need_loss)
@@ -759,12 +794,11 @@ def sgd_epoch_replicas(
                             rho = 0.0
                             for r2 in range(team):
                                 if r2 != r:
-                                    rho = rho + _kept(saturation[r2, u])
+                                    rho = rho + _kept(state[r2, 6] * col_sq[u])
                             delta = delta + change * _merge_weight(rho / (team - 1), team)
                     model[u] = <floating>(model[u] + delta)
                     for r in range(team):
                         replicas[r, u] = model[u]
-                        saturation[r, u] = 0.0
                         if use_l1:
                             l1_received[r, u] = 0.0
                 if tid == 0:
@@ -774,7 +808,7 @@ def sgd_epoch_replicas(
                         rho = 0.0
                         for r2 in range(team):
                             if r2 != r:
-                                rho = rho + _kept(state[r2, 5])
+                                rho = rho + _kept(state[r2, 6] * intercept_decay)
                         delta = delta + (state[r, 1] - intercept[0]) * _merge_weight(
                             rho / (team - 1), team)
                     intercept[0] = <floating>(intercept[0] + delta)
@@ -784,7 +818,7 @@ def sgd_epoch_replicas(
                 st[0] = 1.0
                 st[1] = intercept[0]
                 st[2] = 0.0
-                st[5] = 0.0
+                st[6] = 0.0
         if tid == 0:
             state[0, 4] = team
 

@@ -53,7 +53,8 @@ SPARSE_INTERCEPT_DECAY = 0.01
 # A bound on each loss's second derivative in the prediction, for the replica
 # merge's saturation (``_core.sgd_epoch_replicas``). The piecewise-linear
 # losses have none; 1 was measured: 0 (a plain sum of the replicas' changes)
-# sent hinge to chance accuracy on the generated data, 0.25 and 1 both held.
+# sent hinge to chance accuracy on the generated data; 1 held, and came
+# closer to one thread's objective on news20 than 0.25.
 CURVATURE = {
     "log_loss": 0.25, "squared_error": 1.0, "huber": 1.0,
     "squared_epsilon_insensitive": 1.0, "modified_huber": 2.0, "squared_hinge": 2.0,
@@ -108,6 +109,11 @@ class _Rows:
             self.indices = self.indptr = np.empty(0, dtype=np.int32)
         else:
             self.data, self.indices, self.indptr = X.data, X.indices, X.indptr
+
+    def mean_square(self):
+        """Mean of ``x_u ** 2`` over the rows, per column (float64)."""
+        return _core.column_mean_square(self.data, self.indices, self.indptr, self.dense,
+                                        self.n_features)
 
     def inv_freq(self, rows):
         """``n / d_u`` for the given rows: each row's share of the penalty."""
@@ -216,7 +222,7 @@ class _ReplicaEpochs:
         self.state = np.zeros((n_threads, 16))  # 128 bytes per thread
         shape = (n_threads, n) if self.l1 > 0 else (0, 0)
         self.l1_received = np.zeros(shape, dtype=dtype)
-        self.saturation = np.zeros((n_threads, n) if n_threads > 1 else (0, 0), dtype=dtype)
+        self.col_sq = rows.mean_square() if n_threads > 1 else np.zeros(0)
         self.curvature = CURVATURE[est.loss]
         nnz_per_row = n if rows.dense else max(1.0, rows.data.shape[0] / max(1, rows.n_samples))
         self.sync_rows = max(int(self.SYNC_WORK * n / nnz_per_row),
@@ -226,7 +232,7 @@ class _ReplicaEpochs:
     # every MIN_SYNC_ROWS rows a thread), so a merge, O(n_features) per thread,
     # costs a small share of the epoch (news20 log_loss, earlier merge rule:
     # every 4 x n_features nnz 4.3 ms an epoch, 64 x 2.5 ms, once per epoch
-    # 2.2 ms). The saturation-weighted merge needs fewer epochs at 64 x than
+    # 2.2 ms). The saturation-weighted merge needed fewer epochs at 64 x than
     # at 8 x on news20 (22 vs 24 to 0.1% of the optimum; docs/benchmarks.md).
     SYNC_WORK = 64
     MIN_SYNC_ROWS = 32
@@ -237,7 +243,7 @@ class _ReplicaEpochs:
         sumloss = _core.sgd_epoch_replicas(
             rows.data, rows.indices, rows.indptr, rows.dense, rows.n_features,
             prob.y, prob.sample_weight, order, prob.coef, prob.intercept,
-            self.replicas, state, self.l1_received, self.saturation, self.sync_rows,
+            self.replicas, state, self.l1_received, self.col_sq, self.sync_rows,
             c["loss"], c["epsilon"], c["schedule"], eta, c["power_t"], c["alpha"],
             c["optimal_init"], self.l2, self.l1, self.curvature, c["decay"],
             c["fit_intercept"], t,
@@ -800,8 +806,10 @@ class HogwildClassifier(LinearClassifierMixin, ClassifierMixin, _BaseHogwild):
         How threads share the work. 'replicas': each thread trains a private,
         scaled copy of the weights (exact L2, no write when the gradient is
         zero), merged every ``64 * n_features`` non-zeros or so: each
-        coordinate's changes summed and divided by the square root of the
-        number of copies that changed it; reproducible for a fixed ``random_state`` and ``n_jobs``.
+        copy's change to a coordinate weighted by how much of it one thread
+        would have kept after the others' steps (the whole change for rare
+        features, the mean for frequent ones); reproducible for a fixed
+        ``random_state`` and ``n_jobs``.
         'shared': the Hogwild! paper's method, every thread on one weight
         buffer without locks, L2 by the paper's sparse 1/d_u estimate;
         results vary slightly from run to run with several threads.
