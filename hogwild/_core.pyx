@@ -579,35 +579,52 @@ def column_mean_square(
     const index_t[::1] indptr,
     bint dense,
     Py_ssize_t n_features,
+    Py_ssize_t max_rows=4096,
 ):
-    """Mean of ``x_u ** 2`` over the rows, for each column ``u``.
+    """Mean of ``x_u ** 2`` for each column ``u``, over a sample of rows.
+
+    The sample is every ``ceil(n_rows / max_rows)``-th row: a few thousand
+    rows estimate the frequent columns well, and a column the sample misses
+    is rare, which the replica merge treats alike (it keeps rare columns'
+    changes whole).
 
     Parameters
     ----------
     data, indices, indptr, dense, n_features
         As in :func:`sgd_epoch`.
+    max_rows : int, default=4096
+        Most rows to read.
 
     Returns
     -------
     mean_square : ndarray of shape (n_features,), float64
     """
-    cdef Py_ssize_t j, n_rows
+    cdef Py_ssize_t i, j, n_rows, step, n_read = 0
     cdef double[::1] out = np.zeros(n_features)
     cdef double x
+    if dense:
+        n_rows = data.shape[0] // n_features if n_features > 0 else 0
+    else:
+        n_rows = indptr.shape[0] - 1
+    step = (n_rows + max_rows - 1) // max_rows if max_rows > 0 else 1
+    if step < 1:
+        step = 1
     with nogil:
-        if dense:
-            n_rows = data.shape[0] // n_features if n_features > 0 else 0
-            for j in range(data.shape[0]):
-                x = data[j]
-                out[j % n_features] += x * x
-        else:
-            n_rows = indptr.shape[0] - 1
-            for j in range(indptr[0], indptr[n_rows]):
-                x = data[j]
-                out[indices[j]] += x * x
-        if n_rows > 0:
+        i = 0
+        while i < n_rows:
+            n_read = n_read + 1
+            if dense:
+                for j in range(n_features):
+                    x = data[i * n_features + j]
+                    out[j] += x * x
+            else:
+                for j in range(indptr[i], indptr[i + 1]):
+                    x = data[j]
+                    out[indices[j]] += x * x
+            i = i + step
+        if n_read > 0:
             for j in range(n_features):
-                out[j] = out[j] / n_rows
+                out[j] = out[j] / n_read
     return np.asarray(out)
 
 
@@ -667,7 +684,7 @@ def sgd_epoch_replicas(
     a distance, about ``exp(-saturation)`` with ``saturation = a * sum(eta) *
     x_u**2``; the kernel estimates a replica's saturation of ``u`` as
     ``curvature`` x the replica's summed step sizes (rows that updated) x
-    ``col_sq[u]``, the mean of ``x_u**2`` over the rows, and uses the cheaper
+    ``col_sq[u]``, the mean of ``x_u**2`` over (a sample of) the rows, and uses the cheaper
     ``1 / (1 + s + s**2/2 + s**3/6)`` for the exponential. A rare coordinate
     keeps each change whole (the sum of deltas); a frequent one, saturated
     in every replica, gets the mean. Both limits matter and fail alone:
@@ -699,8 +716,8 @@ def sgd_epoch_replicas(
     l1_received : ndarray of shape (n_threads, n_features), or (0, 0)
         Per-replica L1 penalty received; empty when L1 is off.
     col_sq : ndarray of shape (n_features,), float64
-        Mean of ``x_u ** 2`` over the rows (:func:`column_mean_square`); may
-        be empty with one thread.
+        Mean of ``x_u ** 2`` over the rows, or a sample of them
+        (:func:`column_mean_square`); may be empty with one thread.
     sync_rows : int
         Positions between merges.
     loss, epsilon, schedule, eta0, power_t, alpha, optimal_init
