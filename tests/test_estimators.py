@@ -412,3 +412,21 @@ def test_divergence_raises_instead_of_nan_model(tol, strategy):
     with pytest.raises(ValueError, match="smaller eta0"):
         reg.fit(X.toarray() * 1e150, y)
     assert not hasattr(reg, "coef_")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_column_mean_square_for_the_replica_merge(dtype, binary_data):
+    # the merge's saturation estimate: mean x_u^2 over all rows, or over
+    # every k-th row when there are more than max_rows
+    from hogwild import _core
+    X = binary_data[0].astype(dtype)
+    dense = X.toarray()
+    full = (dense.astype(np.float64) ** 2).mean(axis=0)
+    for args in ((X.data, X.indices, X.indptr, False), (dense.ravel(), X.indices[:0],
+                                                        X.indptr[:0], True)):
+        np.testing.assert_allclose(_core.column_mean_square(*args, X.shape[1]), full,
+                                   rtol=1e-5)
+        sampled = _core.column_mean_square(*args, X.shape[1], max_rows=100)
+        step = -(-X.shape[0] // 100)
+        np.testing.assert_allclose(sampled, (dense[::step].astype(np.float64) ** 2).mean(0),
+                                   rtol=1e-5)
