@@ -579,20 +579,21 @@ def column_mean_square(
     const index_t[::1] indptr,
     bint dense,
     Py_ssize_t n_features,
-    Py_ssize_t max_rows=4096,
+    Py_ssize_t max_rows=1024,
 ):
     """Mean of ``x_u ** 2`` for each column ``u``, over a sample of rows.
 
-    The sample is every ``ceil(n_rows / max_rows)``-th row: a few thousand
-    rows estimate the frequent columns well, and a column the sample misses
-    is rare, which the replica merge treats alike (it keeps rare columns'
-    changes whole).
+    The sample is every ``ceil(n_rows / max_rows)``-th row. A thousand
+    rows estimate the frequent columns well (256, 1,024 and 4,096 rows gave
+    the replica merge the same epochs to target; docs/benchmarks.md), and a
+    column the sample misses is rare, which the merge treats alike (it keeps
+    rare columns' changes whole).
 
     Parameters
     ----------
     data, indices, indptr, dense, n_features
         As in :func:`sgd_epoch`.
-    max_rows : int, default=4096
+    max_rows : int, default=1024
         Most rows to read.
 
     Returns

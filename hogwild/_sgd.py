@@ -113,7 +113,7 @@ class _Rows:
             self.data, self.indices, self.indptr = X.data, X.indices, X.indptr
 
     def mean_square(self):
-        """Mean of ``x_u ** 2`` per column, over at most 4,096 evenly spread rows."""
+        """Mean of ``x_u ** 2`` per column, over at most 1,024 evenly spread rows."""
         return _core.column_mean_square(self.data, self.indices, self.indptr, self.dense,
                                         self.n_features)
 

@@ -424,8 +424,8 @@ def test_column_mean_square_for_the_replica_merge(dtype, binary_data):
     full = (dense.astype(np.float64) ** 2).mean(axis=0)
     for args in ((X.data, X.indices, X.indptr, False), (dense.ravel(), X.indices[:0],
                                                         X.indptr[:0], True)):
-        np.testing.assert_allclose(_core.column_mean_square(*args, X.shape[1]), full,
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            _core.column_mean_square(*args, X.shape[1], max_rows=X.shape[0]), full, rtol=1e-5)
         sampled = _core.column_mean_square(*args, X.shape[1], max_rows=100)
         step = -(-X.shape[0] // 100)
         np.testing.assert_allclose(sampled, (dense[::step].astype(np.float64) ** 2).mean(0),
