@@ -482,15 +482,22 @@ cdef inline double _kept(double saturation) noexcept nogil:
     return 1.0 / (1.0 + saturation * (1.0 + saturation * 0.5 * (1.0 + saturation * (1.0 / 3.0))))
 
 
-cdef inline double _merge_weight(double rho, int team) noexcept nogil:
-    """Weight of one replica's change: ``mean(rho**k for k < team)``.
+cdef inline double _merge_weight(const double *state, Py_ssize_t r, Py_ssize_t team,
+                                 double x2) noexcept nogil:
+    """Weight of replica ``r``'s change to a coordinate: ``mean(rho**k, k < team)``.
 
-    Run one after another in a random order, a replica's change comes
-    after k of the other replicas' steps, for k = 0 .. team-1 equally
-    often, and each leaves a share ``rho`` of it.
+    Run one after another in a random order, a replica's change comes after
+    k of the other replicas' steps, for k = 0 .. team-1 equally often, and
+    each leaves a share ``rho`` of it: the mean of ``_kept`` over the other
+    replicas, whose saturation is ``state[r2, 6]`` (``kappa`` x their summed
+    steps; rows of 16) x ``x2``, the coordinate's mean squared value.
     """
-    cdef double weight = 0.0, power = 1.0
-    cdef int k
+    cdef double rho = 0.0, weight = 0.0, power = 1.0
+    cdef Py_ssize_t r2, k
+    for r2 in range(team):
+        if r2 != r:
+            rho = rho + _kept(state[16 * r2 + 6] * x2)
+    rho = rho / (team - 1)
     for k in range(team):
         weight = weight + power
         power = power * rho
@@ -743,9 +750,9 @@ def sgd_epoch_replicas(
     """
     cdef:
         Py_ssize_t n_rows = order.shape[0]
-        Py_ssize_t k, k0, k1, i, u, r, r2, tid, team, lo, hi
+        Py_ssize_t k, k0, k1, i, u, r, tid, team, lo, hi
         bint use_l1 = l1_received.shape[0] > 0
-        double delta, change, rho, sumloss = 0.0
+        double delta, change, sumloss = 0.0
         floating *w
         floating *q
         floating *model = &coef[0] if coef.shape[0] > 0 else NULL
@@ -809,11 +816,8 @@ def sgd_epoch_replicas(
                     for r in range(team):
                         change = state[r, 0] * replicas[r, u] - model[u]
                         if change != 0.0:
-                            rho = 0.0
-                            for r2 in range(team):
-                                if r2 != r:
-                                    rho = rho + _kept(state[r2, 6] * col_sq[u])
-                            delta = delta + change * _merge_weight(rho / (team - 1), team)
+                            delta = delta + change * _merge_weight(
+                                &state[0, 0], r, team, col_sq[u])
                     model[u] = <floating>(model[u] + delta)
                     for r in range(team):
                         replicas[r, u] = model[u]
@@ -823,12 +827,8 @@ def sgd_epoch_replicas(
                     # the intercept, touched by every row, merges the same way
                     delta = 0.0
                     for r in range(team):
-                        rho = 0.0
-                        for r2 in range(team):
-                            if r2 != r:
-                                rho = rho + _kept(state[r2, 6] * intercept_decay)
                         delta = delta + (state[r, 1] - intercept[0]) * _merge_weight(
-                            rho / (team - 1), team)
+                            &state[0, 0], r, team, intercept_decay)
                     intercept[0] = <floating>(intercept[0] + delta)
                 hw_barrier()
                 # the next merge starts after the next barrier: no one writes
