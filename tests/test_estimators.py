@@ -430,3 +430,37 @@ def test_column_mean_square_for_the_replica_merge(dtype, binary_data):
         step = -(-X.shape[0] // 100)
         np.testing.assert_allclose(sampled, (dense[::step].astype(np.float64) ** 2).mean(0),
                                    rtol=1e-5)
+
+
+def test_native_shuffle_is_a_seeded_uniform_permutation():
+    # the epochs' row order: a permutation, the same for the same seed, and
+    # every permutation equally likely (chi-square over the 24 orders of 4 rows)
+    from scipy.stats import chisquare
+
+    from hogwild import _core
+    order = np.arange(10_000, dtype=np.int64)
+    _core.shuffle(order, 12345)
+    assert np.array_equal(np.sort(order), np.arange(10_000))
+    assert not np.array_equal(order, np.arange(10_000))
+    again = np.arange(10_000, dtype=np.int64)
+    _core.shuffle(again, 12345)
+    assert np.array_equal(order, again)
+    other = np.arange(10_000, dtype=np.int64)
+    _core.shuffle(other, 12346)
+    assert not np.array_equal(order, other)
+    counts = {}
+    for seed in range(24_000):
+        small = np.arange(4, dtype=np.int64)
+        _core.shuffle(small, seed)
+        counts[tuple(small)] = counts.get(tuple(small), 0) + 1
+    assert len(counts) == 24
+    assert chisquare(list(counts.values())).pvalue > 1e-3
+    # each position takes each row equally often too (no position bias)
+    first = np.zeros(4)
+    for perm, c in counts.items():
+        first[perm[0]] += c
+    assert chisquare(first).pvalue > 1e-3
+    for n in (0, 1):  # nothing to shuffle
+        tiny = np.arange(n, dtype=np.int64)
+        _core.shuffle(tiny, 7)
+        assert np.array_equal(tiny, np.arange(n))

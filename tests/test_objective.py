@@ -40,6 +40,12 @@ STRATEGIES = pytest.mark.parametrize("strategy", ["replicas", "shared"])
 
 
 def _mean_objectives(ours, theirs, X, y, params, strategy, seeds=range(5)):
+    mine, ref = _objectives(ours, theirs, X, y, params, strategy, seeds)
+    return mine.mean(), ref.mean()
+
+
+def _objectives(ours, theirs, X, y, params, strategy, seeds):
+    """Training objectives of our fits (n_jobs=1) and scikit-learn's, one per seed."""
     mine, ref = [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -47,7 +53,7 @@ def _mean_objectives(ours, theirs, X, y, params, strategy, seeds=range(5)):
             est = ours(n_jobs=1, random_state=seed, strategy=strategy, **params)
             mine.append(objective(est.fit(X, y), X, y))
             ref.append(objective(theirs(random_state=seed, **params).fit(X, y), X, y))
-    return np.mean(mine), np.mean(ref)
+    return np.array(mine), np.array(ref)
 
 
 # squared_hinge diverges under the 'optimal' schedule in scikit-learn too: use a constant step.
@@ -70,20 +76,27 @@ def test_classifier_objective_within_2pct_of_sklearn(loss, penalty, strategy):
 @STRATEGIES
 @pytest.mark.parametrize("penalty", ["l2", "l1", "elasticnet", None])
 def test_perceptron_close_to_sklearn(penalty, strategy):
-    # The perceptron's regularised objective is minimised by w = 0, at value 0: both
-    # libraries end near 1e-4, where a ratio measures noise. So: the excess objective is
-    # bounded in absolute terms, and the training accuracy (what the perceptron is for)
-    # matches scikit-learn's within one point, as means over 5 seeds.
+    # The perceptron's regularised objective is minimised by w = 0, at value 0, and
+    # where a fit ends near it depends on the row order: over 40 seeds both libraries
+    # end at 0.016-0.017 with a spread of 0.005 (l2), so 5 seeds measure noise. So:
+    # the mean excess objective over 20 seeds must not exceed scikit-learn's by more
+    # than 3 standard errors, and the training accuracy (what the perceptron is for)
+    # is scikit-learn's within 3 standard errors, over 20 seeds too
+    # (one seed's accuracy spreads by 0.04).
     X, y = make_sparse(n_samples=3000, noise=1.0, seed=1)
     params = dict(loss="perceptron", penalty=penalty, alpha=1e-4, max_iter=30, tol=None)
-    ours, theirs = _mean_objectives(HogwildClassifier, SGDClassifier, X, y, params, strategy)
-    assert ours <= 1.02 * theirs + 1e-3, (ours, theirs)
+    ours, theirs = _objectives(HogwildClassifier, SGDClassifier, X, y, params, strategy,
+                               seeds=range(20))
+    se = np.sqrt(ours.var(ddof=1) / len(ours) + theirs.var(ddof=1) / len(theirs))
+    assert ours.mean() <= theirs.mean() + 3 * se + 1e-6, (ours.mean(), theirs.mean(), se)
     acc = [
-        [est(random_state=s, **params, **extra).fit(X, y).score(X, y) for s in range(5)]
+        np.array([est(random_state=s, **params, **extra).fit(X, y).score(X, y)
+                  for s in range(20)])
         for est, extra in ((HogwildClassifier, {"n_jobs": 1, "strategy": strategy}),
                            (SGDClassifier, {}))
     ]
-    assert np.mean(acc[0]) >= np.mean(acc[1]) - 0.01
+    se = np.sqrt(acc[0].var(ddof=1) / 20 + acc[1].var(ddof=1) / 20)
+    assert acc[0].mean() >= acc[1].mean() - 3 * se, (acc[0].mean(), acc[1].mean(), se)
 
 
 @STRATEGIES
