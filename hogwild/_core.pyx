@@ -583,6 +583,51 @@ cdef inline double _merge_weight(const double *state, Py_ssize_t r, Py_ssize_t t
     return weight / team
 
 
+cdef enum:
+    # teams up to this size merge through a per-coordinate table of kept
+    # shares (two divisions per coordinate and replica become one)
+    MERGE_TABLE = 64
+
+
+cdef inline double _merged_change(const double *state, const floating *replicas,
+                                  Py_ssize_t stride, Py_ssize_t u, double model_u,
+                                  Py_ssize_t team, double x2) noexcept nogil:
+    """The team's weighted change to coordinate ``u`` (see ``_merge_weight``).
+
+    The same sum as ``sum(change_r * _merge_weight(state, r, team, x2))``,
+    computed with one ``_kept`` per replica: rho of replica ``r`` is the mean
+    of the others' kept shares, (total - own) / (team - 1). A column that
+    the sample never saw (``x2 == 0``) keeps every change whole.
+    """
+    cdef double kept[MERGE_TABLE]
+    cdef double change, delta = 0.0, total = 0.0, rho, weight, power
+    cdef Py_ssize_t r, k
+    if x2 == 0.0:
+        for r in range(team):
+            delta = delta + (state[16 * r] * replicas[r * stride + u] - model_u)
+        return delta
+    if team > MERGE_TABLE:
+        for r in range(team):
+            change = state[16 * r] * replicas[r * stride + u] - model_u
+            if change != 0.0:
+                delta = delta + change * _merge_weight(state, r, team, x2)
+        return delta
+    for r in range(team):
+        kept[r] = _kept(state[16 * r + 6] * x2)
+        total = total + kept[r]
+    for r in range(team):
+        change = state[16 * r] * replicas[r * stride + u] - model_u
+        if change != 0.0:
+            rho = (total - kept[r]) / (team - 1)
+            weight = 0.0
+            power = 1.0
+            for k in range(team):
+                weight = weight + power
+                power = power * rho
+            delta = delta + change * (weight / team)
+    return delta
+
+
 cdef inline double _replica_row(
     const floating *v, const index_t *ind, bint dense, Py_ssize_t n_features,
     Py_ssize_t i, Py_ssize_t begin, Py_ssize_t end, double y, double sw, double t,
@@ -705,6 +750,10 @@ def column_mean_square(
                     x = data[i * n_features + j]
                     out[j] += x * x
             else:
+                if i + PREFETCH * step < n_rows:  # rows far apart: each one cold
+                    j = i + PREFETCH * step
+                    hw_prefetch(&data[indptr[j]], &data[indptr[j + 1]])
+                    hw_prefetch(&indices[indptr[j]], &indices[indptr[j + 1]])
                 for j in range(indptr[i], indptr[i + 1]):
                     x = data[j]
                     out[indices[j]] += x * x
@@ -895,12 +944,8 @@ def sgd_epoch_replicas(
                 # of it one thread would keep after the others' steps on the
                 # coordinate (docstring)
                 for u in range(lo, hi):
-                    delta = 0.0
-                    for r in range(team):
-                        change = state[r, 0] * replicas[r, u] - model[u]
-                        if change != 0.0:
-                            delta = delta + change * _merge_weight(
-                                &state[0, 0], r, team, col_sq[u])
+                    delta = _merged_change(&state[0, 0], &replicas[0, 0],
+                                           replicas.shape[1], u, model[u], team, col_sq[u])
                     model[u] = <floating>(model[u] + delta)
                     for r in range(team):
                         replicas[r, u] = model[u]
