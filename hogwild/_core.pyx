@@ -314,13 +314,23 @@ cdef inline double _row_dot(const floating *w, const floating *v, const index_t 
                            bint dense, Py_ssize_t begin, Py_ssize_t end) noexcept nogil:
     """``w . x`` for the row stored at ``[begin, end)`` (dense rows: ind unused)."""
     cdef Py_ssize_t j
-    cdef double p = 0.0
+    cdef double p = 0.0, p1 = 0.0, p2 = 0.0, p3 = 0.0
     if dense:
         for j in range(begin, end):
             p = p + w[j - begin] * v[j]
     else:
-        for j in range(begin, end):
+        # four running sums: one add chain waits ~4 cycles a non-zero
+        j = begin
+        while j + 4 <= end:
             p = p + w[ind[j]] * v[j]
+            p1 = p1 + w[ind[j + 1]] * v[j + 1]
+            p2 = p2 + w[ind[j + 2]] * v[j + 2]
+            p3 = p3 + w[ind[j + 3]] * v[j + 3]
+            j = j + 4
+        while j < end:
+            p = p + w[ind[j]] * v[j]
+            j = j + 1
+        p = (p + p1) + (p2 + p3)
     return p
 
 
