@@ -660,6 +660,7 @@ cdef inline double _replica_row(
         Py_ssize_t j, u
         double scale = st[0]
         double p, g, eta, upd, shrink, z, wz, cum, row_loss
+        floating zf
     p = _row_dot(w, v, ind, dense, begin, end) * scale + st[1]
     if need_loss:
         g = _dloss_and_loss(loss, p, y, epsilon, &row_loss)
@@ -678,13 +679,15 @@ cdef inline double _replica_row(
                 w[u] = <floating>(w[u] * scale)
             scale = 1.0
     if upd != 0.0:
-        z = upd / scale
+        # in the weights' own precision: float32 weights take no conversion
+        # per non-zero
+        zf = <floating>(upd / scale)
         if dense:
             for j in range(begin, end):
-                w[j - begin] = <floating>(w[j - begin] + z * v[j])
+                w[j - begin] = w[j - begin] + zf * v[j]
         else:
             for j in range(begin, end):
-                w[ind[j]] = <floating>(w[ind[j]] + z * v[j])
+                w[ind[j]] = w[ind[j]] + zf * v[j]
         st[6] = st[6] + kappa * eta
         if fit_intercept:
             st[1] = st[1] + upd * intercept_decay
