@@ -334,6 +334,13 @@ cdef inline double _row_dot(const floating *w, const floating *v, const index_t 
     return p
 
 
+cdef inline void _prefetch_row(const floating *v, const index_t *ind, const index_t *ptr,
+                               Py_ssize_t i) noexcept nogil:
+    """Ask for the cache lines of CSR row ``i``'s values and indices."""
+    hw_prefetch(&v[ptr[i]], &v[ptr[i + 1]])
+    hw_prefetch(&ind[ptr[i]], &ind[ptr[i + 1]])
+
+
 cdef inline double _clip_dloss(double g) noexcept nogil:
     if g > MAX_DLOSS:
         return MAX_DLOSS
@@ -489,9 +496,7 @@ def sgd_epoch(
         for k in prange(n_rows, schedule='static', chunksize=1,
                         num_threads=n_threads):
             if not dense and k + PREFETCH * n_threads < n_rows:
-                i = order[k + PREFETCH * n_threads]
-                hw_prefetch(&v[ptr[i]], &v[ptr[i + 1]])
-                hw_prefetch(&ind[ptr[i]], &ind[ptr[i + 1]])
+                _prefetch_row(v, ind, ptr, order[k + PREFETCH * n_threads])
             i = order[k]
             t = t_start + k
             s = <int64_t>t
@@ -764,9 +769,7 @@ def column_mean_square(
                     out[j] += x * x
             else:
                 if i + PREFETCH * step < n_rows:  # rows far apart: each one cold
-                    j = i + PREFETCH * step
-                    hw_prefetch(&data[indptr[j]], &data[indptr[j + 1]])
-                    hw_prefetch(&indices[indptr[j]], &indices[indptr[j + 1]])
+                    _prefetch_row(&data[0], &indices[0], &indptr[0], i + PREFETCH * step)
                 for j in range(indptr[i], indptr[i + 1]):
                     x = data[j]
                     out[indices[j]] += x * x
@@ -930,9 +933,7 @@ def sgd_epoch_replicas(
             k = k0 + tid
             while k < k1:
                 if not dense and k + PREFETCH * team < n_rows:
-                    i = order[k + PREFETCH * team]
-                    hw_prefetch(&v[ptr[i]], &v[ptr[i + 1]])
-                    hw_prefetch(&ind[ptr[i]], &ind[ptr[i + 1]])
+                    _prefetch_row(v, ind, ptr, order[k + PREFETCH * team])
                 i = order[k]
                 if dense:
                     st[3] = st[3] + _replica_row(
