@@ -46,6 +46,7 @@ CLASSIFICATION_LOSSES = ("hinge", "log_loss", "modified_huber", "squared_hinge",
 REGRESSION_LOSSES = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive")
 SCHEDULES = ("constant", "optimal", "invscaling", "adaptive", "backoff")
 MAX_INT = np.iinfo(np.int32).max
+MAX_SEED = np.iinfo(np.int64).max  # seeds of _core.shuffle
 
 # scikit-learn damps the intercept's step on sparse input (make_dataset); so do we.
 SPARSE_INTERCEPT_DECAY = 0.01
@@ -527,7 +528,7 @@ class _BaseHogwild(SparseCoefMixin, BaseEstimator):
             if self.shuffle:
                 # native Fisher-Yates: 22 us on news20's 12,748 rows, 135 for
                 # rng.permutation, serial time between the threads' epochs
-                _core.shuffle(order, int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64)))
+                _core.shuffle(order, int(rng.randint(MAX_SEED, dtype=np.int64)))
             if self.learning_rate == "backoff":
                 done = getattr(self, "_epochs_done", 0) + epoch
                 eta = float(self.eta0) * float(self.backoff) ** done
