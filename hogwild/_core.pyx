@@ -729,6 +729,7 @@ def column_mean_square(
     bint dense,
     Py_ssize_t n_features,
     Py_ssize_t max_rows=1024,
+    out=None,
 ):
     """Mean of ``x_u ** 2`` for each column ``u``, over a sample of rows.
 
@@ -744,14 +745,23 @@ def column_mean_square(
         As in :func:`sgd_epoch`.
     max_rows : int, default=1024
         Most rows to read.
+    out : ndarray of shape (n_features,), float64, default=None
+        Where to write the result (it is overwritten); a new array if None.
 
     Returns
     -------
     mean_square : ndarray of shape (n_features,), float64
+        ``out`` when given.
     """
     cdef Py_ssize_t i, j, n_rows, step, n_read = 0
-    cdef double[::1] out = np.zeros(n_features)
+    cdef double[::1] mean
     cdef double x
+    if out is None:
+        out = np.zeros(n_features)
+    mean = out
+    if mean.shape[0] != n_features:
+        raise ValueError(f"out has {mean.shape[0]} entries for {n_features} features")
+    mean[:] = 0.0
     if dense:
         n_rows = data.shape[0] // n_features if n_features > 0 else 0
     else:
@@ -766,18 +776,18 @@ def column_mean_square(
             if dense:
                 for j in range(n_features):
                     x = data[i * n_features + j]
-                    out[j] += x * x
+                    mean[j] += x * x
             else:
                 if i + PREFETCH * step < n_rows:  # rows far apart: each one cold
                     _prefetch_row(&data[0], &indices[0], &indptr[0], i + PREFETCH * step)
                 for j in range(indptr[i], indptr[i + 1]):
                     x = data[j]
-                    out[indices[j]] += x * x
+                    mean[indices[j]] += x * x
             i = i + step
         if n_read > 0:
             for j in range(n_features):
-                out[j] = out[j] / n_read
-    return np.asarray(out)
+                mean[j] = mean[j] / n_read
+    return out
 
 
 def sgd_epoch_replicas(

@@ -75,6 +75,45 @@ def test_replicas_are_reproducible_with_two_threads(Est, penalty, binary_data,
     assert Est(**{**params, "strategy": "shared"}).__sklearn_tags__().non_deterministic
 
 
+def test_scratch_pool_hands_out_separate_aligned_arrays():
+    from hogwild._sgd import _ScratchPool
+    pool = _ScratchPool()
+    buffer, (a, b) = pool.take([((3, 5), np.float32), ((7,), np.float64)])
+    assert a.shape == (3, 5) and a.dtype == np.float32 and b.shape == (7,)
+    assert a.ctypes.data % pool.ALIGN == 0 and b.ctypes.data % pool.ALIGN == 0
+    a[:] = 1.0
+    b[:] = 2.0
+    assert (a == 1.0).all() and (b == 2.0).all()  # no overlap
+    pool.give(buffer)
+    again, (c,) = pool.take([((2, 5), np.float32)])
+    assert again is buffer  # a request that fits reuses the buffer...
+    assert pool.take([((2, 5), np.float32)])[0] is not buffer  # ...which is out now
+    pool.give(again)
+    huge, _ = pool.take([((pool.LIMIT // 8 + 1,), np.float64)])  # too small: replaced
+    pool.give(huge)  # over the limit: not kept either
+    assert pool.take([((1,), np.float64)])[0] is not huge
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_reused_scratch_memory_does_not_change_the_model(Est, binary_data, regression_data):
+    # Two-thread fits keep their replica memory for the next fit; stale
+    # values in it, and fits running side by side, must not matter.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hogwild._sgd import _SCRATCH
+    X, y = _data_for(Est, binary_data, regression_data)
+    params = dict(n_jobs=2, random_state=5, max_iter=4, tol=None)
+    first = Est(**params).fit(X, y)
+    buffer, (garbage,) = _SCRATCH.take([((X.shape[1] * 4,), np.float64)])
+    garbage[:] = np.nan
+    _SCRATCH.give(buffer)
+    with ThreadPoolExecutor(2) as pool:
+        models = list(pool.map(lambda _: Est(**params).fit(X, y), range(3)))
+    for model in models:
+        np.testing.assert_array_equal(model.coef_, first.coef_)
+        np.testing.assert_array_equal(model.intercept_, first.intercept_)
+
+
 @pytest.mark.parametrize("Est", ESTIMATORS)
 @pytest.mark.parametrize("penalty", ["l1", None])
 def test_one_thread_replica_and_shared_kernels_agree_without_l2(Est, penalty,
@@ -430,6 +469,11 @@ def test_column_mean_square_for_the_replica_merge(dtype, binary_data):
         step = -(-X.shape[0] // 100)
         np.testing.assert_allclose(sampled, (dense[::step].astype(np.float64) ** 2).mean(0),
                                    rtol=1e-5)
+        out = np.full(X.shape[1], np.nan)  # overwritten, not added to
+        assert _core.column_mean_square(*args, X.shape[1], max_rows=100, out=out) is out
+        np.testing.assert_array_equal(out, sampled)
+        with pytest.raises(ValueError, match="out has 3 entries"):
+            _core.column_mean_square(*args, X.shape[1], out=np.zeros(3))
 
 
 def test_native_shuffle_is_a_seeded_uniform_permutation():
