@@ -174,18 +174,18 @@ class _ScratchPool:
         Give the buffer back with :meth:`give` once the arrays are dead.
         """
         specs = [(shape, np.dtype(dtype)) for shape, dtype in specs]
-        sizes = [-(-int(np.prod(shape)) * dtype.itemsize // self.ALIGN) * self.ALIGN
-                 for shape, dtype in specs]
+        nbytes = [int(np.prod(shape)) * dtype.itemsize for shape, dtype in specs]
+        spans = [-(-n // self.ALIGN) * self.ALIGN for n in nbytes]  # rounded up
+        need = sum(spans) + self.ALIGN
         with self._lock:
             buffer, self._spare = self._spare, None
-        if buffer is None or buffer.nbytes < sum(sizes) + self.ALIGN:
-            buffer = np.empty(sum(sizes) + self.ALIGN, dtype=np.uint8)
+        if buffer is None or buffer.nbytes < need:
+            buffer = np.empty(need, dtype=np.uint8)
         start = -buffer.ctypes.data % self.ALIGN
         arrays = []
-        for (shape, dtype), size in zip(specs, sizes):
-            n = int(np.prod(shape)) * dtype.itemsize
+        for (shape, dtype), n, span in zip(specs, nbytes, spans):
             arrays.append(buffer[start:start + n].view(dtype).reshape(shape))
-            start += size
+            start += span
         return buffer, arrays
 
     def give(self, buffer):
