@@ -62,12 +62,17 @@ cdef extern from *:
         }
         return high;
     }
-    /* Ask for the cache lines of [begin, end) ahead of use. */
+    /* Ask for the cache lines of [begin, end) ahead of use, into L2
+       (locality 2: prefetcht1 on x86-64). Into L1 (prefetcht0) the epoch
+       was 10% slower on news20 and 25% on data larger than L3: the L1's few
+       miss buffers filled with lines the loop would not read for 4 rows.
+       The walk starts at begin's line, so an unaligned row's last line is
+       not left out. */
     static inline void hw_prefetch(const void *begin, const void *end) {
     #if defined(__GNUC__) || defined(__clang__)
-        const char *a = (const char *)begin;
+        const char *a = (const char *)((uintptr_t)begin & ~(uintptr_t)63);
         const char *e = (const char *)end;
-        for (; a < e; a += 64) __builtin_prefetch(a, 0, 3);
+        for (; a < e; a += 64) __builtin_prefetch(a, 0, 2);
         /* GCC counts a prefetch as no side effect: it would find this
            function and its callers "looping const" and delete every call
            (GCC 12 -O1 and up emitted no prefetch at all until this line).
