@@ -10,8 +10,9 @@ What is measured, for one binary problem (L2 penalty, 'optimal' schedule):
 - epoch time of scikit-learn's ``SGDClassifier`` and of hogwild at each thread
   count (``fit`` time / epochs), per non-zero, speed-up and test accuracy;
 - hogwild with one thread on float32 data;
-- the floor: ``X @ w`` plus ``X.T @ r`` with scipy, the two sparse
-  matrix-vector products no epoch of SGD can beat;
+- two floors: ``X @ w`` plus ``X.T @ r`` with scipy, the two sparse
+  matrix-vector products no epoch that writes every non-zero can beat, and
+  ``x_i . w`` over the rows in a shuffled order, the read no epoch can skip;
 - time to reach the exact optimum of ``mean(loss) + alpha / 2 ||w||^2``
   (unpenalised intercept) within a relative gap, for LIBLINEAR, scikit-learn's
   SGD and hogwild, epoch by epoch through ``partial_fit``;
@@ -37,7 +38,8 @@ from sklearn.preprocessing import normalize
 from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
-from . import HogwildClassifier, __version__
+from . import HogwildClassifier, __version__, _core
+from ._sgd import _checked_csr
 from ._threads import openmp_enabled, resolve_n_jobs
 from .datasets import make_sparse_classification
 
@@ -46,6 +48,8 @@ LOSSES = ("hinge", "log_loss")
 TARGET_GAP = 1e-3
 #: the time-to-target race runs at most this many times ``epochs`` epochs
 MAX_EPOCHS_FACTOR = 4
+#: the floor rows of the epoch table: time_floor's keys and their labels
+FLOORS = {"products": "floor: X @ w + X.T @ r", "shuffled_dots": "floor: x_i . w, rows shuffled"}
 
 
 # --------------------------------------------------------------------------- data
@@ -235,7 +239,14 @@ def time_epochs(contenders, data, epochs, repeats):
 
 
 def time_floor(X, repeats, random_state=0):
-    """Time ``X @ w`` plus ``X.T @ r``: two sparse matrix-vector products.
+    """Time the reads no SGD epoch can beat, interleaved repeat by repeat.
+
+    - ``products``: ``X @ w`` plus ``X.T @ r``, two sparse matrix-vector
+      products in storage order (scipy): the work of an epoch that reads and
+      writes every non-zero once.
+    - ``shuffled_dots``: ``x_i . w`` for every row in a fresh random order
+      (``_core.row_dots``): what an epoch must read when it writes nothing,
+      as hinge does for rows whose margin holds.
 
     Parameters
     ----------
@@ -247,19 +258,28 @@ def time_floor(X, repeats, random_state=0):
     Returns
     -------
     seconds : dict
-        median, min, max and all of the repetitions.
+        ``products`` and ``shuffled_dots``: median, min, max and all of the
+        repetitions.
     """
     rng = np.random.default_rng(random_state)
-    w = rng.standard_normal(X.shape[1])
-    r = rng.standard_normal(X.shape[0])
-    times = []
+    w = rng.standard_normal(X.shape[1]).astype(X.dtype)
+    r = rng.standard_normal(X.shape[0]).astype(X.dtype)
+    X = _checked_csr(X)  # row_dots trusts the arrays, as the epoch kernels do
+    out = np.empty(X.shape[0])
+    times = {"products": [], "shuffled_dots": []}
     for i in range(repeats + 1):
         start = time.perf_counter()
         X @ w
         X.T @ r
+        products = time.perf_counter() - start
+        order = rng.permutation(X.shape[0]).astype(np.int64)
+        start = time.perf_counter()
+        _core.row_dots(X.data, X.indices, X.indptr, order, w, out)
+        dots = time.perf_counter() - start
         if i:
-            times.append(time.perf_counter() - start)
-    return _spread(times)
+            times["products"].append(products)
+            times["shuffled_dots"].append(dots)
+    return {k: _spread(v) for k, v in times.items()}
 
 
 def _fit_quietly(model, X, y):
@@ -582,9 +602,10 @@ def run_benchmark(X, y, *, source, name=None, loss="hinge", alpha=1e-5, threads=
                  "positive_fraction": float(np.mean(y))},
         "epoch_time": [r for r in rows if r["name"] != float32.name],
         "float32": {**f32, "ratio_to_float64": f32["seconds_per_epoch"]["median"] / one_s},
-        "floor": {"seconds": floor, "ns_per_nnz": floor["median"] / X_tr.nnz * 1e9,
-                  "ratio_to_sklearn": floor["median"] / sklearn_s,
-                  "ratio_to_hogwild_1_thread": floor["median"] / one_s},
+        "floor": {k: {"seconds": f, "ns_per_nnz": f["median"] / X_tr.nnz * 1e9,
+                      "ratio_to_sklearn": f["median"] / sklearn_s,
+                      "ratio_to_hogwild_1_thread": f["median"] / one_s}
+                  for k, f in floor.items()},
         "optimum": optimum,
         "liblinear": liblinear,
         "time_to_target": target,
@@ -642,10 +663,11 @@ def format_report(results):
         rows.append([r["name"], med, rng, f"{r['ns_per_nnz']:.2f}",
                      "-" if speedup is None else f"{speedup:.2f}x",
                      f"{r['ratio_to_sklearn']:.2f}", f"{r['test_accuracy']:.4f}"])
-    floor = results["floor"]
-    med, rng = _ms(floor["seconds"])
-    rows.append(["floor: X @ w + X.T @ r", med, rng, f"{floor['ns_per_nnz']:.2f}", "-",
-                 f"{floor['ratio_to_sklearn']:.2f}", "-"])
+    for key, label in FLOORS.items():
+        floor = results["floor"][key]
+        med, rng = _ms(floor["seconds"])
+        rows.append([label, med, rng, f"{floor['ns_per_nnz']:.2f}", "-",
+                     f"{floor['ratio_to_sklearn']:.2f}", "-"])
     lines.append(_table(["contender", "ms/epoch", "[min-max] ms", "ns/nnz", "speed-up",
                          "x sklearn time", "test acc"], rows, "<>>>>>>"))
     lines.append(f"float32 / float64 epoch time, hogwild 1 thread: "

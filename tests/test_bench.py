@@ -6,6 +6,7 @@ import sys
 from importlib.util import find_spec
 
 import numpy as np
+import scipy.sparse as sp
 import pytest
 from sklearn.datasets import dump_svmlight_file
 from sklearn.linear_model import SGDClassifier
@@ -52,6 +53,7 @@ def test_bench_prints_a_table(generated_run):
         assert header in out
     for name in ("scikit-learn SGD", "hogwild 1 thread", "hogwild 2 threads",
                  "hogwild 1 thread float32", "floor: X @ w + X.T @ r",
+                 "floor: x_i . w, rows shuffled",
                  "LIBLINEAR LinearSVC"):
         assert name in out
     for peer in ("snapml", "vowpalwabbit"):
@@ -60,8 +62,8 @@ def test_bench_prints_a_table(generated_run):
     # the epoch table's columns are aligned: its rows are equally long
     lines = out.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("contender"))
-    table = lines[start:start + 6]
-    assert table[-1].startswith("floor")
+    table = lines[start:start + 7]
+    assert table[-2].startswith("floor") and table[-1].startswith("floor")
     assert len({len(line) for line in table}) == 1
 
 
@@ -89,7 +91,10 @@ def test_bench_writes_results_json(generated_run):
         assert 0.0 <= r["test_accuracy"] <= 1.0
     assert rows[1]["speedup_vs_1_thread"] == 1.0
     assert results["float32"]["ratio_to_float64"] > 0
-    assert results["floor"]["seconds"]["median"] > 0
+    assert set(results["floor"]) == {"products", "shuffled_dots"}
+    for floor in results["floor"].values():
+        assert 0 < floor["seconds"]["min"] <= floor["seconds"]["median"]
+        assert len(floor["seconds"]["all"]) >= 5 and floor["ns_per_nnz"] > 0
 
     optimum = results["optimum"]
     assert optimum["objective"] > 0 and optimum["converged"]
@@ -150,6 +155,29 @@ def test_more_than_two_classes_split_in_halves(tmp_path):
     Xb, yb = load_binary_svmlight(path)
     np.testing.assert_array_equal(yb, (y + 1 >= 3).astype(int))  # {1, 2} vs {3, 4, 5}
     np.testing.assert_allclose(np.sqrt(Xb.multiply(Xb).sum(axis=1)).A1, 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_shuffled_floor_reads_each_row_in_order(dtype):
+    # the bench's shuffled floor: x_i . w for rows in the given order, the
+    # same products scipy gives, on unsorted and empty rows too
+    from hogwild import _core
+    rng = np.random.default_rng(0)
+    X = sp.random(300, 50, density=0.1, format="csr", random_state=0, dtype=dtype)
+    X.indices[X.indptr[0]:X.indptr[1]] = X.indices[X.indptr[0]:X.indptr[1]][::-1]
+    w = rng.standard_normal(50).astype(dtype)
+    order = rng.permutation(300).astype(np.int64)
+    out = np.full(300, np.nan)
+    _core.row_dots(X.data, X.indices, X.indptr, order, w, out)
+    np.testing.assert_allclose(out, (X.astype(np.float64) @ w.astype(np.float64))[order],
+                               rtol=1e-5, atol=1e-6)
+    assert (X.getnnz(axis=1) == 0).any() and np.all(out[X.getnnz(axis=1)[order] == 0] == 0)
+    bad = order.copy()
+    bad[7] = 300
+    with pytest.raises(ValueError, match=r"order\[7\] = 300 is not a row of the 300"):
+        _core.row_dots(X.data, X.indices, X.indptr, bad, w, out)
+    with pytest.raises(ValueError, match="out has 299 entries"):
+        _core.row_dots(X.data, X.indices, X.indptr, order, w, out[1:])
 
 
 @pytest.mark.parametrize("loss, at_zero", [("hinge", 1.0), ("log_loss", np.log(2))])
