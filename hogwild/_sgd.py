@@ -973,10 +973,16 @@ class HogwildClassifier(LinearClassifierMixin, ClassifierMixin, _BaseHogwild):
 
     def _prepare_targets(self, X, y, classes, first_call, classes_from_y=False):
         """Check y's labels against ``classes`` (fit: the classes are y's labels)."""
-        check_classification_targets(y)
+        try:
+            present = np.unique(y)
+        except TypeError:  # unorderable labels: let scikit-learn name the problem
+            check_classification_targets(y)
+            raise
+        # y's kind (binary, multiclass, continuous, ...) from its distinct
+        # values: the same answer as from y, without another pass over it
+        check_classification_targets(present)
         if first_call and hasattr(self, "classes_"):
             del self.classes_
-        present = np.unique(y)
         _check_partial_fit_first_call(self, present if classes_from_y else classes)
         unknown = np.setdiff1d(present, self.classes_)
         if unknown.size:

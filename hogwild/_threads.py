@@ -79,9 +79,10 @@ def resolve_n_jobs(n_jobs=None):
         return 1
     if forked_after_team():
         return _one_thread_after_fork()
+    if n_jobs is not None and n_jobs > 0:
+        return int(n_jobs)
+    # joblib reads the cgroup quota from /sys: 50 us, so only when needed
     available = max(1, min(_core.omp_max_threads(), cpu_count()))
     if n_jobs is None:
         return available
-    if n_jobs < 0:
-        return max(1, available + 1 + int(n_jobs))
-    return int(n_jobs)
+    return max(1, available + 1 + int(n_jobs))
