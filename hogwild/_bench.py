@@ -446,11 +446,13 @@ def _time_fit_to_target(contenders, rows, X, y, signed, loss, alpha, optimum, re
         r["fit_seconds"] = _spread(times[c.name])
 
 
-def run_peers(X_tr, y_tr, X_te, y_te, loss, alpha, epochs, n_threads, repeats):
+def run_peers(X_tr, y_tr, X_te, y_te, loss, alpha, epochs, n_threads, repeats, optimum=None):
     """snapml and vowpalwabbit on the same problem, where they are importable.
 
-    Each is asked for the same loss, L2 strength and number of passes; their
-    own step sizes apply. A peer that is missing or fails gives a note.
+    Each is asked for the same loss and L2 strength; their own step sizes
+    apply. snapml (dual coordinate ascent) runs to its own tolerance, as its
+    users run it, with 1 and ``n_threads`` threads; vowpalwabbit runs
+    ``epochs`` passes. A peer that is missing or fails gives a note.
 
     Parameters
     ----------
@@ -460,20 +462,27 @@ def run_peers(X_tr, y_tr, X_te, y_te, loss, alpha, epochs, n_threads, repeats):
     epochs : int
     n_threads : int
     repeats : int
+    optimum : float, default=None
+        The exact optimum's objective: each model's relative gap to it is
+        reported where the peer exposes its weights.
 
     Returns
     -------
     rows : list of dict
         ``name``, ``status`` ("ok", "not installed" or "failed: ..."), and when
-        ok ``seconds`` (median, min, max, all of whole fits) and
-        ``test_accuracy``.
+        ok ``seconds`` (median, min, max, all of whole fits), ``passes``,
+        ``gap`` (None where unknown) and ``test_accuracy``.
     """
     rows = []
-    for name, make in (("snapml", _make_snapml), ("vowpalwabbit", _make_vw)):
+    peers = [(f"snapml {n} thread{'s' * (n > 1)}", _make_snapml, n)
+             for n in sorted({1, n_threads})]
+    peers.append(("vowpalwabbit", _make_vw, 1))
+    for name, make, threads in peers:
         try:
-            factory = make(loss, alpha, epochs, n_threads, X_tr.shape[0])
+            factory = make(loss, alpha, epochs, threads, X_tr.shape[0])
         except ImportError:
-            rows.append({"name": name, "status": "not installed"})
+            if not any(r["name"].split()[0] == name.split()[0] for r in rows):
+                rows.append({"name": name.split()[0], "status": "not installed"})
             continue
         try:
             times = []
@@ -483,7 +492,15 @@ def run_peers(X_tr, y_tr, X_te, y_te, loss, alpha, epochs, n_threads, repeats):
                 model.fit(X_tr, 2 * y_tr - 1)
                 times.append(time.perf_counter() - start)
             accuracy = float(np.mean(np.ravel(model.predict(X_te)) == 2 * y_te - 1))
+            gap = None
+            coef = getattr(model, "coef_", None)  # vowpalwabbit's is empty (hashed features)
+            if optimum is not None and isinstance(coef, np.ndarray) and coef.size == X_tr.shape[1]:
+                intercept = getattr(model, "intercept_", None)
+                intercept = 0.0 if intercept is None else np.ravel(intercept)[0]
+                value = objective(coef, intercept, X_tr, 2 * y_tr - 1, loss, alpha)
+                gap = value / optimum - 1.0
             rows.append({"name": name, "status": "ok", "seconds": _spread(times[1:]),
+                         "passes": int(getattr(model, "n_iter_", epochs)), "gap": gap,
                          "test_accuracy": accuracy})
         except Exception as exc:  # a peer's failure must not end the benchmark
             rows.append({"name": name, "status": f"failed: {type(exc).__name__}: {exc}"})
@@ -493,10 +510,10 @@ def run_peers(X_tr, y_tr, X_te, y_te, loss, alpha, epochs, n_threads, repeats):
 def _make_snapml(loss, alpha, epochs, n_threads, n_samples):
     import snapml
 
-    # snapml minimises sum(loss) + regularizer / 2 ||w||^2
+    # snapml minimises sum(loss) + regularizer / 2 ||w||^2, and penalises its
+    # intercept (a column of ones), which the optimum here does not
     cls = snapml.LogisticRegression if loss == "log_loss" else snapml.SupportVectorMachine
-    return lambda: cls(max_iter=epochs, regularizer=n_samples * alpha, fit_intercept=True,
-                       n_jobs=n_threads)
+    return lambda: cls(regularizer=n_samples * alpha, fit_intercept=True, n_jobs=n_threads)
 
 
 def _make_vw(loss, alpha, epochs, n_threads, n_samples):
@@ -521,6 +538,43 @@ def machine_info():
     return {"cpu_count": os.cpu_count(), "usable_threads": resolve_n_jobs(None),
             "openmp": openmp_enabled(), "platform": platform.platform(),
             "machine": platform.machine(), "versions": versions}
+
+
+def _cpu_times():
+    """Jiffies of all CPUs (/proc/stat) and this process's CPU seconds, or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, idle, iowait, irq, softirq = fields[:7]
+    steal = fields[7] if len(fields) > 7 else 0
+    own = os.times()
+    return {"busy": user + nice + system + irq + softirq, "idle": idle + iowait,
+            "steal": steal, "own_seconds": own.user + own.system}
+
+
+def cpu_use(before, after):
+    """Shares of all CPUs' time between two :func:`_cpu_times` snapshots.
+
+    Returns
+    -------
+    use : dict or None
+        ``this_process``, ``other_processes`` (busy time not ours) and
+        ``stolen`` (taken by the hypervisor for other guests), each a
+        fraction of the CPUs' total time; None where /proc/stat is missing.
+    """
+    if before is None or after is None:
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    d = {k: after[k] - before[k] for k in ("busy", "idle", "steal")}
+    total = (d["busy"] + d["idle"] + d["steal"]) / hz
+    if total <= 0:
+        return None
+    own = after["own_seconds"] - before["own_seconds"]
+    return {"this_process": own / total,
+            "other_processes": max(0.0, d["busy"] / hz - own) / total,
+            "stolen": d["steal"] / hz / total}
 
 
 def run_benchmark(X, y, *, source, name=None, loss="hinge", alpha=1e-5, threads=None, epochs=10,
@@ -573,13 +627,16 @@ def run_benchmark(X, y, *, source, name=None, loss="hinge", alpha=1e-5, threads=
                         lambda: HogwildClassifier(n_jobs=1, **params), 1, dtype="float32")
 
     with threadpool_limits(limits=1, user_api="blas"):
+        before = _cpu_times()
         rows = time_epochs(contenders + [float32], data, epochs, repeats)
+        info["cpu_use_epoch_race"] = cpu_use(before, _cpu_times())
         floor = time_floor(X_tr, repeats=max(repeats, 5) * epochs)
         optimum = solve_optimum(X_tr, y_tr, loss, alpha)
         liblinear = time_liblinear(X_tr, y_tr, loss, alpha, optimum["objective"], repeats)
         target = time_to_target(contenders, X_tr, y_tr, loss, alpha, optimum["objective"],
                                 MAX_EPOCHS_FACTOR * epochs, repeats)
-        peers = run_peers(X_tr, y_tr, X_te, y_te, loss, alpha, epochs, max(threads), repeats)
+        peers = run_peers(X_tr, y_tr, X_te, y_te, loss, alpha, epochs, max(threads), repeats,
+                          optimum=optimum["objective"])
     info["loadavg_after"] = list(os.getloadavg())
 
     by_name = {r["name"]: r for r in rows}
@@ -656,6 +713,11 @@ def format_report(results):
         "",
         "Epoch time: fit of all epochs / epochs",
     ]
+    use = m.get("cpu_use_epoch_race")
+    if use:
+        lines[-1] += (f" (of all CPUs' time meanwhile: this process {use['this_process']:.0%}, "
+                      f"other processes {use['other_processes']:.0%}, "
+                      f"stolen by the hypervisor {use['stolen']:.0%})")
     rows = []
     for r in results["epoch_time"] + [results["float32"]]:
         med, rng = _ms(r["seconds_per_epoch"])
@@ -702,12 +764,13 @@ def format_report(results):
                          "one fit s", "fit gap", "result"], rows,
                         "<>>>>><"))
 
-    lines += ["", "Peers"]
+    lines += ["", "Peers (snapml to its own tolerance, vowpalwabbit for the epochs above)"]
     for p in results["peers"]:
         if p["status"] == "ok":
             med, rng = _ms(p["seconds"])
-            lines.append(f"{p['name']}: {med} ms per fit of {cfg['epochs']} passes {rng}, "
-                         f"test acc {p['test_accuracy']:.4f}")
+            gap = "" if p.get("gap") is None else f", gap {_pct(p['gap'])}"
+            lines.append(f"{p['name']}: {med} ms per fit of {p.get('passes', cfg['epochs'])} "
+                         f"passes {rng}{gap}, test acc {p['test_accuracy']:.4f}")
         elif p["status"] == "not installed":
             lines.append(f"{p['name']} not installed: skipped")
         else:

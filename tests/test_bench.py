@@ -59,6 +59,10 @@ def test_bench_prints_a_table(generated_run):
     for peer in ("snapml", "vowpalwabbit"):
         if find_spec(peer) is None:
             assert f"{peer} not installed: skipped" in out
+        else:  # pip install ".[peers]"
+            assert f"\n{peer}" in out and "ms per fit of" in out
+    if find_spec("snapml") is not None:  # to its own tolerance, at 1 and 2 threads
+        assert "snapml 1 thread:" in out and "snapml 2 threads:" in out and ", gap " in out
     # the epoch table's columns are aligned: its rows are equally long
     lines = out.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("contender"))
@@ -76,6 +80,12 @@ def test_bench_writes_results_json(generated_run):
     machine = results["machine"]
     assert machine["cpu_count"] >= 1
     assert len(machine["loadavg_before"]) == len(machine["loadavg_after"]) == 3
+    if sys.platform == "linux":  # shares of /proc/stat's CPU time during the epoch race
+        use = machine["cpu_use_epoch_race"]
+        assert set(use) == {"this_process", "other_processes", "stolen"}
+        # whole jiffies (10 ms) over a short race: allow the rounding
+        assert 0 <= use["this_process"] <= 1.5 and 0 <= use["stolen"] <= 1
+        assert "of all CPUs' time meanwhile: this process" in proc.stdout
     assert machine["versions"]["hogwild"] == hogwild.__version__
     assert results["data"]["n_train"] == 1200 and results["data"]["n_features"] == 400
     assert results["config"]["threads"] == [1, 2] and results["config"]["alpha"] == 1e-3
@@ -178,6 +188,18 @@ def test_shuffled_floor_reads_each_row_in_order(dtype):
         _core.row_dots(X.data, X.indices, X.indptr, bad, w, out)
     with pytest.raises(ValueError, match="out has 299 entries"):
         _core.row_dots(X.data, X.indices, X.indptr, order, w, out[1:])
+
+
+def test_cpu_use_splits_the_machines_time():
+    from hogwild._bench import cpu_use
+    hz = os.sysconf("SC_CLK_TCK")
+    before = {"busy": 0, "idle": 0, "steal": 0, "own_seconds": 1.0}
+    # 4 s of CPU time: 2 busy (1.5 ours), 1 idle, 1 stolen
+    after = {"busy": 2 * hz, "idle": hz, "steal": hz, "own_seconds": 2.5}
+    use = cpu_use(before, after)
+    assert use == pytest.approx({"this_process": 0.375, "other_processes": 0.125,
+                                 "stolen": 0.25})
+    assert cpu_use(None, after) is None and cpu_use(before, before) is None
 
 
 @pytest.mark.parametrize("loss, at_zero", [("hinge", 1.0), ("log_loss", np.log(2))])
