@@ -477,16 +477,18 @@ def run_peers(X_tr, y_tr, X_te, y_te, loss, alpha, epochs, n_threads, repeats, o
         for a peer slower than ``PEER_SECONDS``), ``passes``,
         ``gap`` (None where unknown) and ``test_accuracy``.
     """
-    rows = []
-    peers = [(f"snapml {n} thread{'s' * (n > 1)}", _make_snapml, n)
+    rows, missing = [], set()
+    peers = [("snapml", f"snapml {n} thread{'s' * (n > 1)}", _make_snapml, n)
              for n in sorted({1, n_threads})]
-    peers.append(("vowpalwabbit", _make_vw, 1))
-    for name, make, threads in peers:
+    peers.append(("vowpalwabbit", "vowpalwabbit", _make_vw, 1))
+    for package, name, make, threads in peers:
+        if package in missing:
+            continue
         try:
             factory = make(loss, alpha, epochs, threads, X_tr.shape[0])
         except ImportError:
-            if not any(r["name"].split()[0] == name.split()[0] for r in rows):
-                rows.append({"name": name.split()[0], "status": "not installed"})
+            missing.add(package)
+            rows.append({"name": package, "status": "not installed"})
             continue
         try:
             times = []
