@@ -64,7 +64,7 @@ cdef extern from *:
     }
     /* Ask for the cache lines of [begin, end) ahead of use, into L2
        (locality 2: prefetcht1 on x86-64). Into L1 (prefetcht0) the epoch
-       was 10% slower on news20 and 25% on data larger than L3: the L1's few
+       was 10-25% slower on news20 and 25-55% on data larger than L3: L1's few
        miss buffers filled with lines the loop would not read for 4 rows.
        The walk starts at begin's line, so an unaligned row's last line is
        not left out. */
