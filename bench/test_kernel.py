@@ -49,8 +49,10 @@ def test_one_epoch(benchmark, problems, loss, dtype, n_jobs):
     else:
         X, y, X_test, y_test = problems["classification", dtype]
         make = lambda: HogwildClassifier(loss=loss, n_jobs=n_jobs, random_state=0)
-        # held-out accuracy; classes are balanced, so chance is 0.5; measured 0.62-0.66
-        fit_kwargs, threshold = {"classes": [0, 1]}, 0.58
+        # held-out accuracy; classes are balanced, so chance is 0.5 (+- 0.008 on
+        # 4,000 rows). One epoch's accuracy hangs on its row order: hinge, 100
+        # random_states, 0.54-0.67, median 0.64
+        fit_kwargs, threshold = {"classes": [0, 1]}, 0.53
 
     model = benchmark(lambda: make().partial_fit(X, y, **fit_kwargs))
 

@@ -508,3 +508,31 @@ def test_native_shuffle_is_a_seeded_uniform_permutation():
         tiny = np.arange(n, dtype=np.int64)
         _core.shuffle(tiny, 7)
         assert np.array_equal(tiny, np.arange(n))
+
+
+def test_epoch_seeds_give_each_epoch_and_problem_its_own_order():
+    # a fit's epochs (and one-vs-rest problems) shuffle with _epoch_seed(seed,
+    # epoch): successive epochs, and problems with nearby seeds, must not share
+    # or shift one order, and every order stays equally likely
+    from scipy.stats import chisquare
+
+    from hogwild import _core
+    from hogwild._sgd import _epoch_seed
+
+    def order(seed, epoch, n=4):
+        o = np.arange(n, dtype=np.int64)
+        _core.shuffle(o, _epoch_seed(seed, epoch))
+        return o
+
+    big = [order(s, e, 1000) for s in (7, 8) for e in range(3)]
+    for i in range(len(big)):
+        for j in range(i):
+            assert not np.array_equal(big[i], big[j])
+            assert not np.array_equal(big[i][1:], big[j][:-1])  # not one draw apart
+    for orders in ([order(3, e) for e in range(24_000)],
+                   [order(s, 0) for s in range(24_000)]):
+        counts = {}
+        for o in orders:
+            counts[tuple(o)] = counts.get(tuple(o), 0) + 1
+        assert len(counts) == 24
+        assert chisquare(list(counts.values())).pvalue > 1e-3

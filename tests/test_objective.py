@@ -139,7 +139,10 @@ def test_log_loss_l2_within_1pct_of_exact_optimum(n_jobs, strategy):
 def test_squared_error_l2_within_1pct_of_closed_form(schedule, dense, n_jobs):
     X, y = make_sparse(n_samples=3000, task="regression", noise=0.3, seed=2)
     alpha = 1e-3
-    est = HogwildRegressor(alpha=alpha, max_iter=30, tol=None, n_jobs=n_jobs,
+    # 50 epochs: after 30, backoff's last steps (0.5 x 0.9^29) leave an order-
+    # dependent 0.0-4.5% above the optimum over 30 random_states (dense rows);
+    # after 50, 0.0-0.4%
+    est = HogwildRegressor(alpha=alpha, max_iter=50, tol=None, n_jobs=n_jobs,
                            random_state=0, **schedule).fit(X.toarray() if dense else X, y)
     # Ridge minimises ||y - Xw - b||^2 + a ||w||^2: a = alpha * n matches mean/2 + alpha/2.
     exact = Ridge(alpha=alpha * X.shape[0], solver="cholesky").fit(X.toarray(), y)
