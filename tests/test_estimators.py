@@ -536,3 +536,59 @@ def test_epoch_seeds_give_each_epoch_and_problem_its_own_order():
             counts[tuple(o)] = counts.get(tuple(o), 0) + 1
         assert len(counts) == 24
         assert chisquare(list(counts.values())).pvalue > 1e-3
+
+
+def _kept_share(s):
+    # the kernel's stand-in for exp(-s): 1 / (1 + s + s^2/2 + s^3/6)
+    return 1.0 / (1.0 + s + s ** 2 / 2 + s ** 3 / 6)
+
+
+@pytest.mark.parametrize("team", [2, 3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_replica_merge_weighs_each_change_by_what_the_others_leave(team, dtype):
+    # one row per replica, one merge: replica r's change c_r to coordinate u
+    # enters the model with weight mean(rho_r**k, k < team), rho_r the mean
+    # kept share of the OTHER replicas, kept = 1 / (1 + s + s^2/2 + s^3/6),
+    # s = curvature x the replica's summed steps x mean x_u^2. Under
+    # invscaling each position has its own step, so each replica its own
+    # kept share. Teams of two take their own code in the kernel.
+    from hogwild import _core
+    rng = np.random.RandomState(team)
+    n = 9
+    X = rng.uniform(0.5, 1.5, size=(team, n)) * (rng.uniform(size=(team, n)) < 0.7)
+    X[:, 0] = 1.0  # a column every replica touches
+    X = sp.csr_matrix(X.astype(dtype))
+    y = rng.normal(size=team).astype(dtype)
+    sw = np.ones(team, dtype)
+    coef = rng.normal(size=n).astype(dtype)
+    start = coef.astype(np.float64)
+    col_sq = rng.uniform(0.0, 2.0, size=n)
+    col_sq[1] = 0.0  # a column the sample missed: changes add up whole
+    eta0, power_t, curvature = 0.3, 0.5, 1.0
+    eta = eta0 / np.arange(1, team + 1) ** power_t  # position k steps at t = 1 + k
+    replicas = np.tile(coef, (team, 1))
+    state = np.zeros((team, 16))
+    _core.sgd_epoch_replicas(
+        X.data, X.indices, X.indptr, False, n, y, sw, np.arange(team, dtype=np.int64),
+        coef, np.zeros(1, dtype), replicas, state, np.zeros((0, 0), dtype), col_sq, team,
+        _core.LOSSES["squared_error"], 0.1, _core.SCHEDULES["invscaling"], eta0, power_t, 0.0, 0.0,
+        0.0, 0.0, curvature, 1.0, False, 1.0, team, True)
+    if state[0, 4] != team:
+        pytest.skip(f"OpenMP gave a team of {int(state[0, 4])}, not {team}")
+    Xd = X.toarray().astype(np.float64)
+    changes = np.array([-eta[r] * (Xd[r] @ start - y[r]) * Xd[r] for r in range(team)])
+    kept = np.array([_kept_share(curvature * eta[r] * col_sq) for r in range(team)])
+    expected = start.copy()
+    for r in range(team):
+        rho = (kept.sum(axis=0) - kept[r]) / (team - 1)
+        expected += np.mean([rho ** k for k in range(team)], axis=0) * changes[r]
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(coef, expected, rtol=rtol, atol=rtol)
+    # the column the sample missed keeps every change whole
+    np.testing.assert_allclose(coef[1], start[1] + changes[:, 1].sum(), rtol=rtol, atol=rtol)
+    # neither the sum of the changes nor their mean, where columns are seen
+    seen = col_sq > 0.1
+    for wrong in (start + changes.sum(axis=0), start + changes.mean(axis=0)):
+        assert np.abs(coef - wrong)[seen].max() > 1e-3
+    for r in range(team):  # every replica restarts from the model
+        np.testing.assert_array_equal(replicas[r], coef)
