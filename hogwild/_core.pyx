@@ -580,9 +580,9 @@ cdef inline double _kept(double saturation) noexcept nogil:
     ``exp(-saturation)`` (see :func:`sgd_epoch_replicas`), as the inverse
     of its third-order Taylor polynomial: no ``exp`` per coordinate and
     replica in the merge, and the same limits (1 at 0, 0 at infinity).
+    Saturations are never negative (summed steps x mean squares). No branch,
+    so the merge loops that call it vectorise.
     """
-    if saturation <= 0.0:
-        return 1.0
     return 1.0 / (1.0 + saturation * (1.0 + saturation * 0.5 * (1.0 + saturation * (1.0 / 3.0))))
 
 
@@ -665,12 +665,10 @@ cdef inline void _merge_two(floating *model, floating *w0, floating *w1,
     adds to a news20 epoch).
     """
     cdef Py_ssize_t u
-    cdef double m, s0, s1, k0, k1
+    cdef double m, k0, k1
     for u in range(lo, hi):
-        s0 = sat0 * col_sq[u]
-        s1 = sat1 * col_sq[u]
-        k0 = 1.0 / (1.0 + s0 * (1.0 + s0 * 0.5 * (1.0 + s0 * (1.0 / 3.0))))
-        k1 = 1.0 / (1.0 + s1 * (1.0 + s1 * 0.5 * (1.0 + s1 * (1.0 / 3.0))))
+        k0 = _kept(sat0 * col_sq[u])
+        k1 = _kept(sat1 * col_sq[u])
         m = model[u]
         m = m + 0.5 * ((scale0 * w0[u] - m) * (1.0 + k1) + (scale1 * w1[u] - m) * (1.0 + k0))
         model[u] = <floating>m
