@@ -234,6 +234,13 @@ def test_partial_fit_requires_classes_and_known_labels(binary_data):
         clf.partial_fit(X, np.where(y > 0, 5, -1))
     with pytest.raises(ValueError, match="10 features"):
         clf.partial_fit(X[:, :10], y)
+    # y's labels are checked against classes, whose kind scikit-learn checks
+    with pytest.raises(ValueError, match="not in classes_"):
+        clf.partial_fit(X, np.linspace(-1, 1, len(y)))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        HogwildClassifier().partial_fit(X, y, classes=[-1, 0.5, 1])
+    with pytest.raises(ValueError, match="`classes=.*` is not the same"):
+        clf.partial_fit(X, y, classes=[-1, 1, 2])
 
 
 def test_partial_fit_rejects_balanced_and_early_stopping(binary_data):
@@ -536,6 +543,26 @@ def test_epoch_seeds_give_each_epoch_and_problem_its_own_order():
             counts[tuple(o)] = counts.get(tuple(o), 0) + 1
         assert len(counts) == 24
         assert chisquare(list(counts.values())).pvalue > 1e-3
+
+
+def test_seeds_are_scikit_learns_draws_and_a_random_state_moves_on(binary_data):
+    # an integer random_state's draws are kept from fit to fit; they must be
+    # the ones its RandomState gives, and a RandomState passed in must advance
+    from hogwild._sgd import MAX_INT, _seed_draws
+
+    for seed in (0, 7, np.int64(7)):
+        assert _seed_draws(seed, 3) == tuple(np.random.RandomState(seed).randint(MAX_INT, size=3))
+    assert _seed_draws(7, 3)[:2] == _seed_draws(7, 2)
+    X, y = binary_data
+    params = dict(n_jobs=1, max_iter=1, tol=None)
+    a, b, c = (HogwildClassifier(random_state=s, **params).fit(X, y).coef_
+               for s in (3, np.random.RandomState(3), 3))
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+    rng = np.random.RandomState(3)
+    first, second = (HogwildClassifier(random_state=rng, **params).fit(X, y).coef_
+                     for _ in range(2))
+    assert not np.array_equal(first, second)
 
 
 def _kept_share(s):

@@ -116,3 +116,47 @@ def test_random_problems_are_finite_and_reproducible(Est, n_jobs):
             np.testing.assert_array_equal(first.intercept_, second.intercept_)
 
     run()
+
+
+@st.composite
+def csr_arrays(draw):
+    """CSR index arrays, often broken: rows shuffled, indices out of range, indptr bent."""
+    n_rows = draw(st.integers(0, 12))
+    n_cols = draw(st.integers(1, 9))
+    lengths = draw(st.lists(st.integers(0, n_cols), min_size=n_rows, max_size=n_rows))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    rows = [np.sort(rng.choice(n_cols, k, replace=False)) for k in lengths]
+    dtype = draw(st.sampled_from([np.int32, np.int64]))
+    indices = np.concatenate(rows + [np.zeros(0, dtype=int)]).astype(dtype)
+    indptr = np.r_[0, np.cumsum(lengths)].astype(dtype)
+    for _ in range(draw(st.integers(0, 3))):
+        k = draw(st.integers(0, 10**6))
+        change = draw(st.sampled_from(["swap", "repeat", "index", "indptr"]))
+        if change in ("swap", "repeat") and len(indices) > 1:
+            k %= len(indices) - 1
+            if change == "swap":
+                indices[[k, k + 1]] = indices[[k + 1, k]]
+            else:
+                indices[k + 1] = indices[k]
+        elif change == "index" and len(indices):
+            indices[k % len(indices)] = draw(st.sampled_from([-1, n_cols, n_cols + 5]))
+        elif change == "indptr" and n_rows > 1:
+            indptr[1 + k % (n_rows - 1)] = draw(st.integers(-1, len(indices) + 2))
+    return indices, indptr, n_cols
+
+
+@SETTINGS
+@given(csr_arrays())
+def test_csr_status_agrees_with_scipy(arrays):
+    from hogwild import _core
+
+    indices, indptr, n_cols = arrays
+    status = _core.csr_status(indices, indptr, n_cols)
+    X = sp.csr_matrix((np.ones(len(indices)), indices, indptr),
+                      shape=(len(indptr) - 1, n_cols))
+    try:
+        X.check_format(full_check=True)
+    except ValueError:
+        assert status == _core.CSR_MALFORMED
+        return
+    assert status == (_core.CSR_CANONICAL if X.has_canonical_format else _core.CSR_UNSORTED)

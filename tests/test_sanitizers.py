@@ -58,7 +58,7 @@ CANARY = textwrap.dedent("""
     from hogwild import HogwildClassifier, _sgd
     X = sp.random(200, 10, density=0.3, format="csr", random_state=0)
     X.indices[5] = 10**6
-    _sgd._checked_csr = lambda X: X  # bypass the checks on purpose
+    _sgd._checked_csr = lambda X, canonical=False: X  # bypass the checks on purpose
     HogwildClassifier(n_jobs=1, max_iter=1, tol=None).fit(X, np.arange(200) % 2)
     print("not caught")
 """)
