@@ -53,7 +53,7 @@ def test_bench_prints_a_table(generated_run):
         assert header in out
     for name in ("scikit-learn SGD", "hogwild 1 thread", "hogwild 2 threads",
                  "hogwild 1 thread float32", "floor: X @ w + X.T @ r",
-                 "floor: x_i . w, rows shuffled",
+                 "floor: x_i . w, rows shuffled", "floor: x_i . w, rows shuffled, float32",
                  "LIBLINEAR LinearSVC"):
         assert name in out
     for peer in ("snapml", "vowpalwabbit"):
@@ -66,8 +66,8 @@ def test_bench_prints_a_table(generated_run):
     # the epoch table's columns are aligned: its rows are equally long
     lines = out.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("contender"))
-    table = lines[start:start + 7]
-    assert table[-2].startswith("floor") and table[-1].startswith("floor")
+    table = lines[start:start + 8]
+    assert all(line.startswith("floor") for line in table[-3:])
     assert len({len(line) for line in table}) == 1
 
 
@@ -101,7 +101,9 @@ def test_bench_writes_results_json(generated_run):
         assert 0.0 <= r["test_accuracy"] <= 1.0
     assert rows[1]["speedup_vs_1_thread"] == 1.0
     assert results["float32"]["ratio_to_float64"] > 0
-    assert set(results["floor"]) == {"products", "shuffled_dots"}
+    assert results["float32"]["floor_ratio_to_float64"] > 0
+    assert "the shuffled read's, repeat by repeat:" in proc.stdout
+    assert set(results["floor"]) == {"products", "shuffled_dots", "shuffled_dots_float32"}
     for floor in results["floor"].values():
         assert 0 < floor["seconds"]["min"] <= floor["seconds"]["median"]
         assert len(floor["seconds"]["all"]) >= 5 and floor["ns_per_nnz"] > 0
