@@ -53,7 +53,8 @@ MAX_EPOCHS_FACTOR = 4
 PEER_SECONDS = 10.0
 #: the floor rows of the epoch table: time_floor's keys and their labels
 FLOORS = {"products": "floor: X @ w + X.T @ r", "shuffled_dots": "floor: x_i . w, rows shuffled",
-          "shuffled_dots_float32": "floor: x_i . w, rows shuffled, float32"}
+          "shuffled_dots_float32": "floor: x_i . w, rows shuffled, float32",
+          "shuffled_dots_parallel": "floor: x_i . w, rows shuffled, {threads} threads"}
 
 
 # --------------------------------------------------------------------------- data
@@ -242,7 +243,7 @@ def time_epochs(contenders, data, epochs, repeats):
              "test_accuracy": float(np.median(accuracy[c.name]))} for c in contenders]
 
 
-def time_floor(X, repeats, random_state=0):
+def time_floor(X, repeats, random_state=0, n_threads=1):
     """Time the reads no SGD epoch can beat, interleaved repeat by repeat.
 
     - ``products``: ``X @ w`` plus ``X.T @ r``, two sparse matrix-vector
@@ -254,6 +255,9 @@ def time_floor(X, repeats, random_state=0):
     - ``shuffled_dots_float32``: the same read of X and w in float32, in
       the same order: what float32 can save at most. The indices stay 4
       bytes and the gathers as many, so it is not half of float64's.
+    - ``shuffled_dots_parallel`` (with ``n_threads`` > 1): the same read
+      shared by ``n_threads`` threads as the replica kernel shares an
+      epoch's rows: the thread scaling the memory system allows.
 
     Parameters
     ----------
@@ -261,12 +265,15 @@ def time_floor(X, repeats, random_state=0):
     repeats : int
         Timed repetitions, after one warm-up.
     random_state : int, default=0
+    n_threads : int, default=1
+        Threads of the parallel read; 1 leaves it out.
 
     Returns
     -------
     seconds : dict
-        ``products``, ``shuffled_dots`` and ``shuffled_dots_float32``:
-        median, min, max and all of the repetitions.
+        ``products``, ``shuffled_dots``, ``shuffled_dots_float32`` and
+        (with ``n_threads`` > 1) ``shuffled_dots_parallel``: median, min,
+        max and all of the repetitions.
     """
     rng = np.random.default_rng(random_state)
     w = rng.standard_normal(X.shape[1]).astype(X.dtype)
@@ -274,7 +281,10 @@ def time_floor(X, repeats, random_state=0):
     X = _checked_csr(X)  # row_dots trusts the arrays, as the epoch kernels do
     X32, w32 = X.astype(np.float32), w.astype(np.float32)
     out = np.empty(X.shape[0])
-    times = {"products": [], "shuffled_dots": [], "shuffled_dots_float32": []}
+    reads = [("shuffled_dots", X, w, 1), ("shuffled_dots_float32", X32, w32, 1)]
+    if n_threads > 1:
+        reads.append(("shuffled_dots_parallel", X, w, n_threads))
+    times = {"products": [], **{read[0]: [] for read in reads}}
     for i in range(repeats + 1):
         # Each read is timed right after an untimed one, as an epoch reads
         # the rows the epoch before it read: otherwise the matrix read last
@@ -287,10 +297,10 @@ def time_floor(X, repeats, random_state=0):
         products = time.perf_counter() - start
         order = rng.permutation(X.shape[0]).astype(np.int64)
         dots = {}
-        for key, M, v in (("shuffled_dots", X, w), ("shuffled_dots_float32", X32, w32)):
-            _core.row_dots(M.data, M.indices, M.indptr, order, v, out)
+        for key, M, v, team in reads:
+            _core.row_dots(M.data, M.indices, M.indptr, order, v, out, team)
             start = time.perf_counter()
-            _core.row_dots(M.data, M.indices, M.indptr, order, v, out)
+            _core.row_dots(M.data, M.indices, M.indptr, order, v, out, team)
             dots[key] = time.perf_counter() - start
         if i:
             times["products"].append(products)
@@ -652,7 +662,7 @@ def run_benchmark(X, y, *, source, name=None, loss="hinge", alpha=1e-5, threads=
         before = _cpu_times()
         rows = time_epochs(contenders + [float32], data, epochs, repeats)
         info["cpu_use_epoch_race"] = cpu_use(before, _cpu_times())
-        floor = time_floor(X_tr, repeats=max(repeats, 5) * epochs)
+        floor = time_floor(X_tr, repeats=max(repeats, 5) * epochs, n_threads=max(threads))
         optimum = solve_optimum(X_tr, y_tr, loss, alpha)
         liblinear = time_liblinear(X_tr, y_tr, loss, alpha, optimum["objective"], repeats)
         target = time_to_target(contenders, X_tr, y_tr, loss, alpha, optimum["objective"],
@@ -670,6 +680,15 @@ def run_benchmark(X, y, *, source, name=None, loss="hinge", alpha=1e-5, threads=
         r["speedup_vs_1_thread"] = one_s / s if r["kind"] == "hogwild" else None
         r["ratio_to_sklearn"] = s / sklearn_s
     f32 = by_name[float32.name]
+    floors = {k: {"seconds": f, "ns_per_nnz": f["median"] / X_tr.nnz * 1e9,
+                  "ratio_to_sklearn": f["median"] / sklearn_s,
+                  "ratio_to_hogwild_1_thread": f["median"] / one_s}
+              for k, f in floor.items()}
+    if "shuffled_dots_parallel" in floors:
+        # the read's own speed-up, repeat by repeat, beside hogwild's
+        floors["shuffled_dots_parallel"].update(threads=max(threads), speedup_vs_1_thread=float(
+            np.median(np.divide(floor["shuffled_dots"]["all"],
+                                floor["shuffled_dots_parallel"]["all"]))))
     return {
         "machine": info,
         "config": {"source": source, "name": name or Path(source).name, "loss": loss,
@@ -684,10 +703,7 @@ def run_benchmark(X, y, *, source, name=None, loss="hinge", alpha=1e-5, threads=
                     "floor_ratio_to_float64": float(np.median(
                         np.divide(floor["shuffled_dots_float32"]["all"],
                                   floor["shuffled_dots"]["all"])))},
-        "floor": {k: {"seconds": f, "ns_per_nnz": f["median"] / X_tr.nnz * 1e9,
-                      "ratio_to_sklearn": f["median"] / sklearn_s,
-                      "ratio_to_hogwild_1_thread": f["median"] / one_s}
-                  for k, f in floor.items()},
+        "floor": floors,
         "optimum": optimum,
         "liblinear": liblinear,
         "time_to_target": target,
@@ -755,7 +771,9 @@ def format_report(results):
             continue
         floor = results["floor"][key]
         med, rng = _ms(floor["seconds"])
-        rows.append([label, med, rng, f"{floor['ns_per_nnz']:.2f}", "-",
+        speedup = floor.get("speedup_vs_1_thread")
+        rows.append([label.format(threads=floor.get("threads")), med, rng,
+                     f"{floor['ns_per_nnz']:.2f}", "-" if speedup is None else f"{speedup:.2f}x",
                      f"{floor['ratio_to_sklearn']:.2f}", "-"])
     lines.append(_table(["contender", "ms/epoch", "[min-max] ms", "ns/nnz", "speed-up",
                          "x sklearn time", "test acc"], rows, "<>>>>>>"))
@@ -873,6 +891,10 @@ def _plot(results, out):
     # hogwild 1 thread's time over scikit-learn's: scikit-learn's speed-up on this scale
     ax.axhline(hog[0]["ratio_to_sklearn"], color="C1", linewidth=1,
                label="scikit-learn SGD (1 thread)")
+    read = results["floor"].get("shuffled_dots_parallel")
+    if read:  # what the memory system allows: the shuffled read's own speed-up
+        ax.plot([1, read["threads"]], [1.0, read["speedup_vs_1_thread"]], "s:", color="C2",
+                label="read of the rows alone (x_i . w)")
     ax.set(xlabel="threads", ylabel="speed-up vs hogwild 1 thread (median epoch)",
            xticks=n, title=title)
     ax.legend()

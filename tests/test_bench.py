@@ -54,6 +54,7 @@ def test_bench_prints_a_table(generated_run):
     for name in ("scikit-learn SGD", "hogwild 1 thread", "hogwild 2 threads",
                  "hogwild 1 thread float32", "floor: X @ w + X.T @ r",
                  "floor: x_i . w, rows shuffled", "floor: x_i . w, rows shuffled, float32",
+                 "floor: x_i . w, rows shuffled, 2 threads",
                  "LIBLINEAR LinearSVC"):
         assert name in out
     for peer in ("snapml", "vowpalwabbit"):
@@ -66,8 +67,8 @@ def test_bench_prints_a_table(generated_run):
     # the epoch table's columns are aligned: its rows are equally long
     lines = out.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("contender"))
-    table = lines[start:start + 8]
-    assert all(line.startswith("floor") for line in table[-3:])
+    table = lines[start:start + 9]
+    assert all(line.startswith("floor") for line in table[-4:])
     assert len({len(line) for line in table}) == 1
 
 
@@ -103,7 +104,10 @@ def test_bench_writes_results_json(generated_run):
     assert results["float32"]["ratio_to_float64"] > 0
     assert results["float32"]["floor_ratio_to_float64"] > 0
     assert "the shuffled read's, repeat by repeat:" in proc.stdout
-    assert set(results["floor"]) == {"products", "shuffled_dots", "shuffled_dots_float32"}
+    assert set(results["floor"]) == {"products", "shuffled_dots", "shuffled_dots_float32",
+                                     "shuffled_dots_parallel"}
+    parallel = results["floor"]["shuffled_dots_parallel"]
+    assert parallel["threads"] == 2 and parallel["speedup_vs_1_thread"] > 0
     for floor in results["floor"].values():
         assert 0 < floor["seconds"]["min"] <= floor["seconds"]["median"]
         assert len(floor["seconds"]["all"]) >= 5 and floor["ns_per_nnz"] > 0
@@ -183,6 +187,12 @@ def test_shuffled_floor_reads_each_row_in_order(dtype):
     _core.row_dots(X.data, X.indices, X.indptr, order, w, out)
     np.testing.assert_allclose(out, (X.astype(np.float64) @ w.astype(np.float64))[order],
                                rtol=1e-5, atol=1e-6)
+    for n_threads in (2, 3):  # positions dealt out to threads: the same sums
+        shared = np.full(300, np.nan)
+        _core.row_dots(X.data, X.indices, X.indptr, order, w, shared, n_threads)
+        np.testing.assert_array_equal(shared, out)
+    with pytest.raises(ValueError, match="n_threads must be at least 1"):
+        _core.row_dots(X.data, X.indices, X.indptr, order, w, out, 0)
     assert (X.getnnz(axis=1) == 0).any() and np.all(out[X.getnnz(axis=1)[order] == 0] == 0)
     bad = order.copy()
     bad[7] = 300
