@@ -111,9 +111,9 @@ def _checked_csr(X, canonical=False):
     With ``canonical``, also sorted and free of repeated indices within each
     row, as the epoch kernels need: a copy with the duplicates summed if not.
     Returns X itself when its arrays pass ``_core.csr_status`` as they are;
-    otherwise a new matrix object over the same arrays, as scipy's checks
-    (which name the problem) may unify index dtypes or byte order, and must
-    do it on ours, not the caller's.
+    otherwise a new matrix object: scipy's checks (which name the problem)
+    may unify index dtypes or byte order, and must do it on ours, not the
+    caller's.
     """
     n_stored = (X.data.shape[0], X.indices.shape[0])
     if X.indptr.shape[0] != X.shape[0] + 1 or X.indptr[-1] != n_stored[1]:
@@ -125,25 +125,32 @@ def _checked_csr(X, canonical=False):
             f"{n_stored[1]} stored indices (it must have n_rows + 1 entries "
             "ending at the number of stored values)."
         )
-    indices, indptr = X.indices, X.indptr
-    if (n_stored[0] == n_stored[1] and indices.dtype == indptr.dtype
-            and indices.dtype in _NATIVE_INDEX and indices.flags.c_contiguous
-            and indptr.flags.c_contiguous):
-        status = _core.csr_status(indices, indptr, X.shape[1])
-        if status == _core.CSR_CANONICAL or (status == _core.CSR_UNSORTED and not canonical):
-            return X
-        if status == _core.CSR_UNSORTED:
-            X = X.copy()
-            X.sum_duplicates()  # and sorts the indices
-            return X
-    # Malformed, or arrays the kernels cannot take as they are: scipy's checks
-    # name the problem (indices within [0, n_features), indptr non-decreasing,
-    # data and indices of one length), or unify the index arrays.
-    X = type(X)((X.data, X.indices, X.indptr), shape=X.shape)
-    X.check_format(full_check=True)
-    if canonical and not X.has_canonical_format:
+    if not (n_stored[0] == n_stored[1] and X.indices.dtype == X.indptr.dtype
+            and X.indices.dtype in _NATIVE_INDEX and X.indices.flags.c_contiguous
+            and X.indptr.flags.c_contiguous and X.data.flags.c_contiguous):
+        # Arrays the kernels cannot take as they are: scipy's checks name any
+        # problem (data and indices of one length, ...) and unify the index
+        # arrays, on a new matrix object over the caller's arrays.
+        X = type(X)((X.data, X.indices, X.indptr), shape=X.shape)
+        X.check_format(full_check=True)
+        X.data, X.indices, X.indptr = (np.ascontiguousarray(a)
+                                       for a in (X.data, X.indices, X.indptr))
+    status = _core.csr_status(X.indices, X.indptr, X.shape[1])
+    if status == _core.CSR_MALFORMED:
+        # scipy's message names the problem (indices out of range, indptr
+        # decreasing)...
+        type(X)((X.data, X.indices, X.indptr), shape=X.shape).check_format(full_check=True)
+        # ...but it skips indptr's order when no value is stored, and its own
+        # product then reads past the empty arrays
+        drops = np.flatnonzero(np.diff(X.indptr) < 0)
+        raise ValueError(
+            "Malformed CSR matrix: indptr must be non-decreasing"
+            + (f"; it decreases after row {drops[0]}." if drops.size else
+               f" and every column index within [0, {X.shape[1]}).")
+        )
+    if status == _core.CSR_UNSORTED and canonical:
         X = X.copy()
-        X.sum_duplicates()
+        X.sum_duplicates()  # and sorts the indices
     return X
 
 

@@ -155,6 +155,12 @@ def test_bad_prediction_input(Est):
         est.predict(_csr_with(X0, indices=_with(X0.indices, 0, 10**6)))
     with pytest.raises(ValueError, match="Malformed CSR"):
         est.predict(_csr_with(X0, indptr=_with(X0.indptr, -1, X0.indptr[-1] + 1)))
+    # no value stored and indptr decreasing: scipy's check_format passes it,
+    # and its product read past the empty arrays (a segfault until now)
+    empty = sp.csr_matrix((np.ones(0), np.zeros(0, np.int32), np.r_[0, 1, np.zeros(
+        X0.shape[0] - 1, np.int32)].astype(np.int32)), shape=X0.shape)
+    with pytest.raises(ValueError, match="indptr must be non-decreasing; it decreases after row 1"):
+        est.predict(empty)
 
 
 # ------------------------------------------------------ odd but valid input
