@@ -1042,8 +1042,8 @@ class HogwildClassifier(LinearClassifierMixin, ClassifierMixin, _BaseHogwild):
         else:
             # scikit-learn's check of ``classes``: its kind on the first call,
             # the same classes after. y's labels must be among them (below),
-            # so they are of the same kind. (0.1 ms a check: partial_fit on
-            # small batches pays it once, as scikit-learn does.)
+            # so they are of the same kind. (A check costs 0.1 ms; partial_fit
+            # pays it once a call, as scikit-learn's does.)
             _check_partial_fit_first_call(self, classes)
         unknown = np.setdiff1d(present, self.classes_)
         if unknown.size:
