@@ -154,6 +154,22 @@ def _checked_csr(X, canonical=False):
     return X
 
 
+def _plainly_same_labels(classes, known):
+    """Whether ``classes`` are plainly the numeric labels ``known`` already holds.
+
+    partial_fit's later calls may pass ``classes`` again. scikit-learn's
+    check of them costs 0.15 ms, a fifth of a 1,000-row call on news20; for
+    a 1-D numeric array of the same labels its answer is known. Anything
+    else (strings, objects, NaN, other labels, None) goes to its check,
+    which names the problem.
+    """
+    if classes is None:
+        return False
+    c = np.asarray(classes)
+    return (c.ndim == 1 and c.dtype.kind in "biuf" and known.dtype.kind in "biuf"
+            and np.array_equal(np.unique(c), known))
+
+
 class _Rows:
     """X as the kernel reads it: CSR arrays, or a dense C-ordered X raveled.
 
@@ -1039,11 +1055,10 @@ class HogwildClassifier(LinearClassifierMixin, ClassifierMixin, _BaseHogwild):
             # it. They are sorted and distinct, as unique_labels would make them.
             check_classification_targets(present)
             self.classes_ = present
-        else:
+        elif first_call or not _plainly_same_labels(classes, self.classes_):
             # scikit-learn's check of ``classes``: its kind on the first call,
             # the same classes after. y's labels must be among them (below),
-            # so they are of the same kind. (A check costs 0.1 ms; partial_fit
-            # pays it once a call, as scikit-learn's does.)
+            # so they are of the same kind.
             _check_partial_fit_first_call(self, classes)
         unknown = np.setdiff1d(present, self.classes_)
         if unknown.size:

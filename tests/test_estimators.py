@@ -243,6 +243,25 @@ def test_partial_fit_requires_classes_and_known_labels(binary_data):
         clf.partial_fit(X, y, classes=[-1, 1, 2])
 
 
+@pytest.mark.parametrize("later", [
+    [-1, 1], [1, -1, 1], np.array([-1.0, 1.0]), (1, -1), [-1, 1, 2], [-1], [-1, 2],
+    ["-1", "1"], [-1, "1"], [np.nan, 1], [[-1, 1]], np.array([-1, 1], dtype=object), None,
+])
+def test_later_partial_fit_classes_are_judged_as_scikit_learn_does(later, binary_data):
+    # Later calls skip scikit-learn's check of classes when they plainly
+    # hold the same numeric labels; every verdict must still be its verdict.
+    X, y = binary_data
+    verdicts = []
+    for est in (HogwildClassifier(n_jobs=1), SGDClassifier()):
+        est.partial_fit(X, y, classes=[-1, 1])
+        try:
+            est.partial_fit(X, y, classes=later)
+            verdicts.append("accepted")
+        except ValueError as e:
+            verdicts.append(type(e).__name__ + ": " + str(e).split(".")[0].split(",")[0][:40])
+    assert verdicts[0] == verdicts[1]
+
+
 def test_partial_fit_rejects_balanced_and_early_stopping(binary_data):
     X, y = binary_data
     with pytest.raises(ValueError, match="balanced"):
