@@ -595,6 +595,9 @@ def cpu_use(before, after):
         ``this_process``, ``other_processes`` (busy time not ours) and
         ``stolen`` (taken by the hypervisor for other guests), each a
         fraction of the CPUs' total time; None where /proc/stat is missing.
+        Both sources count whole clock ticks, so over a short window this
+        process's count can exceed the busy ticks it is part of; it is
+        capped at them, which keeps every share within [0, 1].
     """
     if before is None or after is None:
         return None
@@ -603,7 +606,7 @@ def cpu_use(before, after):
     total = (d["busy"] + d["idle"] + d["steal"]) / hz
     if total <= 0:
         return None
-    own = after["own_seconds"] - before["own_seconds"]
+    own = min(after["own_seconds"] - before["own_seconds"], d["busy"] / hz)
     return {"this_process": own / total,
             "other_processes": max(0.0, d["busy"] / hz - own) / total,
             "stolen": d["steal"] / hz / total}
