@@ -449,6 +449,29 @@ def time_to_target(contenders, X, y, loss, alpha, optimum, max_epochs, repeats):
     return rows
 
 
+def _read_speedups(X, teams, rng, pairs=3):
+    """The shuffled read's speed-up at each of ``teams`` threads, measured now.
+
+    ``pairs`` times: the read with one thread, then with each team, each timed
+    right after an untimed one (as in :func:`time_floor`); returns
+    ``{team: median over the pairs of one thread's time / the team's}``.
+    """
+    w = rng.standard_normal(X.shape[1]).astype(X.dtype)
+    out = np.empty(X.shape[0])
+    ratios = {team: [] for team in teams}
+    for _ in range(pairs):
+        order = rng.permutation(X.shape[0]).astype(np.int64)
+        seconds = {}
+        for team in (1, *teams):
+            _core.row_dots(X.data, X.indices, X.indptr, order, w, out, team)
+            start = time.perf_counter()
+            _core.row_dots(X.data, X.indices, X.indptr, order, w, out, team)
+            seconds[team] = time.perf_counter() - start
+        for team in teams:
+            ratios[team].append(seconds[1] / seconds[team])
+    return {team: float(np.median(r)) for team, r in ratios.items()}
+
+
 def _time_fit_to_target(contenders, rows, X, y, signed, loss, alpha, optimum, repeats):
     """Time one ``fit(max_iter=k, tol=None)``, k the epochs the trace needed.
 
@@ -458,9 +481,22 @@ def _time_fit_to_target(contenders, rows, X, y, signed, loss, alpha, optimum, re
     a fit that lands short of the target (its shuffles differ from the
     trace's) shows it. Adds ``fit_seconds`` and ``fit_gap`` to each row that
     reached the target.
+
+    Each round of fits is followed by the shuffled read at one thread and at
+    each team size, so the hardware's own scaling is known at the moment the
+    fits ran: on a shared machine one core can run slower than the other
+    for seconds, and a team waits for its slowest thread. A hogwild row
+    with more than one thread that reached the target, as did one thread,
+    gets ``fit_speedup`` (one thread's fit time / its own, round by round)
+    and ``read_speedup`` (the read's speed-up at its thread count in the
+    same rounds), each a spread over the rounds.
     """
     todo = [(c, r) for c, r in zip(contenders, rows) if r["epochs"] is not None]
     times = {c.name: [] for c, _ in todo}
+    teams = sorted({c.threads for c, _ in todo if c.kind == "hogwild" and c.threads > 1})
+    X_read = _checked_csr(X)  # row_dots trusts the arrays, as the epoch kernels do
+    rng = np.random.default_rng(0)
+    reads = []
     for _ in range(repeats):
         for c, r in todo:
             model = c.make().set_params(max_iter=int(r["epochs"]), tol=None)
@@ -469,8 +505,15 @@ def _time_fit_to_target(contenders, rows, X, y, signed, loss, alpha, optimum, re
             times[c.name].append(time.perf_counter() - start)
             value = objective(model.coef_, model.intercept_, X, signed, loss, alpha)
             r["fit_gap"] = (value - optimum) / optimum
+        if teams:
+            reads.append(_read_speedups(X_read, teams, rng))
     for c, r in todo:
         r["fit_seconds"] = _spread(times[c.name])
+    one = next((c.name for c, _ in todo if c.kind == "hogwild" and c.threads == 1), None)
+    for c, r in todo:
+        if one is not None and c.kind == "hogwild" and c.threads > 1:
+            r["fit_speedup"] = _spread(np.divide(times[one], times[c.name]))
+            r["read_speedup"] = _spread([read[c.threads] for read in reads])
 
 
 def run_peers(X_tr, y_tr, X_te, y_te, loss, alpha, epochs, n_threads, repeats, optimum=None):
@@ -813,6 +856,13 @@ def format_report(results):
     lines.append(_table(["contender", "partial_fit s", "[min-max] s", "epochs",
                          "one fit s", "fit gap", "result"], rows,
                         "<>>>>><"))
+    for r in results["time_to_target"]:
+        if "fit_speedup" in r:
+            fit, read = r["fit_speedup"], r["read_speedup"]
+            lines.append(f"{r['name']}, one fit: {fit['median']:.2f}x one thread's "
+                         f"[{fit['min']:.2f}-{fit['max']:.2f}] round by round; the shuffled "
+                         f"read between those rounds: {read['median']:.2f}x "
+                         f"[{read['min']:.2f}-{read['max']:.2f}], the cores' own scaling then")
 
     lines += ["", "Peers (snapml to its own tolerance, vowpalwabbit for the epochs above)"]
     for p in results["peers"]:

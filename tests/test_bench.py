@@ -125,6 +125,18 @@ def test_bench_writes_results_json(generated_run):
         # the optimum is a lower bound, up to the reference solver's tolerance
         assert -1e-3 < r["best_gap"] <= min(gaps)  # best over all repeats
         assert (r["seconds"] is None) == (r["reached"] == 0)
+    # the 2-thread one-fit speed-up, beside the read's speed-up in the same rounds
+    one, two = target[1], target[2]
+    assert ("fit_speedup" in two) == (one["epochs"] is not None and two["epochs"] is not None)
+    assert "fit_speedup" not in one and "fit_speedup" not in target[0]
+    if "fit_speedup" in two:
+        fit, read = two["fit_speedup"], two["read_speedup"]
+        assert len(fit["all"]) == len(read["all"]) == 2
+        assert fit["median"] == pytest.approx(np.median(
+            np.divide(one["fit_seconds"]["all"], two["fit_seconds"]["all"])))
+        assert all(0 < v for v in fit["all"] + read["all"])
+        assert f"hogwild 2 threads, one fit: {fit['median']:.2f}x" in proc.stdout
+        assert f"the shuffled read between those rounds: {read['median']:.2f}x" in proc.stdout
 
 
 @pytest.mark.skipif(not HAS_MATPLOTLIB, reason="plots need matplotlib")
@@ -200,6 +212,32 @@ def test_shuffled_floor_reads_each_row_in_order(dtype):
         _core.row_dots(X.data, X.indices, X.indptr, bad, w, out)
     with pytest.raises(ValueError, match="out has 299 entries"):
         _core.row_dots(X.data, X.indices, X.indptr, order, w, out[1:])
+
+
+def test_one_fit_speedup_is_read_beside_the_cores_own_scaling():
+    # rounds of fits to a known epoch count, each followed by the shuffled
+    # read at 1 and 2 threads: the 2-thread row gets both speed-ups
+    from hogwild._bench import Contender, _time_fit_to_target
+    X, y = make_sparse_classification(600, 200, 0.05, random_state=0)
+    params = dict(loss="hinge", alpha=1e-3, random_state=0)
+    contenders = [Contender("sk", lambda: SGDClassifier(**params), 1, kind="scikit-learn"),
+                  Contender("one", lambda: hogwild.HogwildClassifier(n_jobs=1, **params), 1),
+                  Contender("two", lambda: hogwild.HogwildClassifier(n_jobs=2, **params), 2),
+                  Contender("late", lambda: hogwild.HogwildClassifier(n_jobs=2, **params), 2)]
+    rows = [{"epochs": 3.0}, {"epochs": 4.0}, {"epochs": 3.0}, {"epochs": None}]
+    signed = np.where(y == 1, 1.0, -1.0)
+    _time_fit_to_target(contenders, rows, X, y, signed, "hinge", 1e-3, 0.5, repeats=3)
+    sk, one, two, late = rows
+    assert "fit_speedup" not in sk and "fit_speedup" not in one
+    assert "fit_seconds" not in late and "fit_speedup" not in late  # never reached the target
+    fit, read = two["fit_speedup"], two["read_speedup"]
+    np.testing.assert_allclose(fit["all"], np.divide(one["fit_seconds"]["all"],
+                                                     two["fit_seconds"]["all"]))
+    assert len(read["all"]) == 3 and all(0 < v < 10 for v in read["all"])
+    # without a 1-thread row to divide by there is nothing to compare
+    rows = [{"epochs": 3.0}, {"epochs": None}, {"epochs": 3.0}]
+    _time_fit_to_target(contenders[:3], rows, X, y, signed, "hinge", 1e-3, 0.5, repeats=2)
+    assert "fit_seconds" in rows[2] and "fit_speedup" not in rows[2]
 
 
 def test_cpu_use_splits_the_machines_time():
