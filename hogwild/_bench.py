@@ -296,17 +296,22 @@ def time_floor(X, repeats, random_state=0, n_threads=1):
         X.T @ r
         products = time.perf_counter() - start
         order = rng.permutation(X.shape[0]).astype(np.int64)
-        dots = {}
-        for key, M, v, team in reads:
-            _core.row_dots(M.data, M.indices, M.indptr, order, v, out, team)
-            start = time.perf_counter()
-            _core.row_dots(M.data, M.indices, M.indptr, order, v, out, team)
-            dots[key] = time.perf_counter() - start
+        dots = {key: _time_read(M, order, v, out, team) for key, M, v, team in reads}
         if i:
             times["products"].append(products)
             for key, seconds in dots.items():
                 times[key].append(seconds)
     return {k: _spread(v) for k, v in times.items()}
+
+
+def _time_read(X, order, w, out, team):
+    """Seconds of ``row_dots`` over ``order`` with ``team`` threads, timed
+    right after an untimed pass, as an epoch reads the rows the epoch before
+    it read."""
+    _core.row_dots(X.data, X.indices, X.indptr, order, w, out, team)
+    start = time.perf_counter()
+    _core.row_dots(X.data, X.indices, X.indptr, order, w, out, team)
+    return time.perf_counter() - start
 
 
 def _fit_quietly(model, X, y):
@@ -452,8 +457,8 @@ def time_to_target(contenders, X, y, loss, alpha, optimum, max_epochs, repeats):
 def _read_speedups(X, teams, rng, pairs=3):
     """The shuffled read's speed-up at each of ``teams`` threads, measured now.
 
-    ``pairs`` times: the read with one thread, then with each team, each timed
-    right after an untimed one (as in :func:`time_floor`); returns
+    ``pairs`` times: the read with one thread, then with each team
+    (:func:`_time_read`); returns
     ``{team: median over the pairs of one thread's time / the team's}``.
     """
     w = rng.standard_normal(X.shape[1]).astype(X.dtype)
@@ -461,12 +466,7 @@ def _read_speedups(X, teams, rng, pairs=3):
     ratios = {team: [] for team in teams}
     for _ in range(pairs):
         order = rng.permutation(X.shape[0]).astype(np.int64)
-        seconds = {}
-        for team in (1, *teams):
-            _core.row_dots(X.data, X.indices, X.indptr, order, w, out, team)
-            start = time.perf_counter()
-            _core.row_dots(X.data, X.indices, X.indptr, order, w, out, team)
-            seconds[team] = time.perf_counter() - start
+        seconds = {team: _time_read(X, order, w, out, team) for team in (1, *teams)}
         for team in teams:
             ratios[team].append(seconds[1] / seconds[team])
     return {team: float(np.median(r)) for team, r in ratios.items()}
