@@ -262,6 +262,39 @@ def test_later_partial_fit_classes_are_judged_as_scikit_learn_does(later, binary
     assert verdicts[0] == verdicts[1]
 
 
+@pytest.mark.parametrize("labels", [
+    "ints", "bools", "floats", "strings", "objects", "30 ints", "30 strings", "40 of 40",
+    "continuous", "mixed", "one class",
+])
+def test_fit_labels_are_judged_as_scikit_learn_does(labels):
+    # fit skips scikit-learn's check of the labels' kind for integer and
+    # boolean labels and asks it of the distinct labels otherwise; every
+    # verdict, warnings included, must be SGDClassifier's. Asked of the
+    # distinct labels alone, its check warned that 21 or more classes were
+    # "more than 50% of the samples" whatever the number of rows.
+    rng = np.random.RandomState(0)
+    n = 40 if labels == "40 of 40" else 600
+    X = rng.normal(size=(n, 4))
+    k = rng.randint(0, 30 if labels.startswith("30") else 3, size=n)
+    y = {"ints": k, "bools": k > 0, "floats": k.astype(float), "strings": k.astype(str),
+         "objects": k.astype(str).astype(object), "30 ints": k, "30 strings": k.astype(str),
+         "40 of 40": np.arange(n), "continuous": rng.normal(size=n),
+         "mixed": np.array([1, "a"] * (n // 2), dtype=object), "one class": np.zeros(n)}[labels]
+    verdicts = []
+    for est in (HogwildClassifier(n_jobs=1, max_iter=2, tol=None), SGDClassifier(max_iter=2, tol=None)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                est.fit(X, y)
+                verdict = "fitted " + str([str(c) for c in est.classes_])
+            except (ValueError, TypeError):
+                # mixed kinds: scikit-learn's sort fails (TypeError), ours
+                # names the label type (ValueError); both refuse them
+                verdict = "refused"
+        verdicts.append((verdict, sorted(str(w.category.__name__) for w in caught)))
+    assert verdicts[0] == verdicts[1]
+
+
 def test_partial_fit_rejects_balanced_and_early_stopping(binary_data):
     X, y = binary_data
     with pytest.raises(ValueError, match="balanced"):
