@@ -1064,10 +1064,10 @@ class HogwildClassifier(LinearClassifierMixin, ClassifierMixin, _BaseHogwild):
             # the same classes after. y's labels must be among them (below),
             # so they are of the same kind.
             _check_partial_fit_first_call(self, classes)
-        unknown = [] if classes_from_y else np.setdiff1d(present, self.classes_).tolist()
-        if unknown:
+        unknown = np.setdiff1d(present, self.classes_)
+        if unknown.size:
             raise ValueError(
-                f"y contains labels {unknown} that are not in classes_ "
+                f"y contains labels {unknown.tolist()} that are not in classes_ "
                 f"{self.classes_.tolist()}."
             )
         if len(self.classes_) < 2:
