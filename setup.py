@@ -86,12 +86,12 @@ class BuildExtOpenMP(build_ext):
         super().build_extensions()
 
 
+OPTIMIZE = ["-O3"] if sys.platform != "win32" else ["/O2"]
+# _native: the pieces every kernel shares (its .pxd is cimported, its .pyx
+# holds the Python-facing helpers); _core: the linear SGD kernels.
 extensions = [
-    Extension(
-        "hogwild._core",
-        ["hogwild/_core.pyx"],
-        extra_compile_args=["-O3"] if sys.platform != "win32" else ["/O2"],
-    )
+    Extension(f"hogwild.{name}", [f"hogwild/{name}.pyx"], extra_compile_args=list(OPTIMIZE))
+    for name in ("_native", "_core")
 ]
 
 setup(

@@ -1,6 +1,9 @@
 """hogwild: lock-free parallel SGD (Hogwild!) as drop-in scikit-learn estimators.
 
-The kernel is ``hogwild/_core.pyx``; the estimators are in ``hogwild/_sgd.py``.
+Where things are: the estimators in ``hogwild/linear_model/``; the linear
+SGD kernel in ``hogwild/_core.pyx``, over the native pieces every kernel
+shares (``_native.pxd``); the build in ``setup.py``. docs/design.md has the
+whole map.
 """
 from importlib.metadata import PackageNotFoundError, version
 
@@ -10,6 +13,6 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0+unknown"
 
 from ._config import show_config
-from ._sgd import HogwildClassifier, HogwildRegressor
+from .linear_model import HogwildClassifier, HogwildRegressor
 
 __all__ = ["HogwildClassifier", "HogwildRegressor", "show_config", "__version__"]

@@ -2,7 +2,7 @@
 import platform
 import sys
 
-from . import _core
+from . import _native
 from ._threads import openmp_enabled, resolve_n_jobs
 
 
@@ -22,7 +22,7 @@ def show_config(file=None):
 
     out = file if file is not None else sys.stdout
     if openmp_enabled():
-        openmp = f"yes (OpenMP {_core.OPENMP_VERSION})"
+        openmp = f"yes (OpenMP {_native.OPENMP_VERSION})"
     else:
         openmp = "NO: serial build, one thread"
     lines = [

@@ -5,12 +5,12 @@ from numbers import Integral
 
 from joblib import cpu_count
 
-from . import _core
+from . import _native
 
 
 def openmp_enabled():
-    """Whether ``hogwild._core`` was built with OpenMP."""
-    return _core.OPENMP_VERSION > 0
+    """Whether ``hogwild``'s native code was built with OpenMP."""
+    return _native.OPENMP_VERSION > 0
 
 
 # GNU libgomp keeps a pool of worker threads per process. A child made by
@@ -82,7 +82,7 @@ def resolve_n_jobs(n_jobs=None):
     if n_jobs is not None and n_jobs > 0:
         return int(n_jobs)
     # joblib reads the cgroup quota from /sys: 50 us, so only when needed
-    available = max(1, min(_core.omp_max_threads(), cpu_count()))
+    available = max(1, min(_native.omp_max_threads(), cpu_count()))
     if n_jobs is None:
         return available
     return max(1, available + 1 + int(n_jobs))
