@@ -15,7 +15,7 @@ def openmp_enabled():
 
 # GNU libgomp keeps a pool of worker threads per process. A child made by
 # fork() inherits the pool's bookkeeping but not its threads, and its next
-# parallel region with more than one thread waits for them forever (measured:
+# parallel region with more than one thread waits for them forever (seen:
 # a fit at n_jobs=2 in a multiprocessing 'fork' child hangs, at n_jobs=1 it
 # runs). So we remember which process last started a team; a forked child of
 # it trains on one thread and says so.
@@ -81,7 +81,7 @@ def resolve_n_jobs(n_jobs=None):
         return _one_thread_after_fork()
     if n_jobs is not None and n_jobs > 0:
         return int(n_jobs)
-    # joblib reads the cgroup quota from /sys: 50 us, so only when needed
+    # joblib reads the cgroup quota from /sys, so only when needed
     available = max(1, min(_native.omp_max_threads(), cpu_count()))
     if n_jobs is None:
         return available
