@@ -88,10 +88,11 @@ class BuildExtOpenMP(build_ext):
 
 OPTIMIZE = ["-O3"] if sys.platform != "win32" else ["/O2"]
 # _native: the pieces every kernel shares (its .pxd is cimported, its .pyx
-# holds the Python-facing helpers); _core: the linear SGD kernels.
+# holds the Python-facing helpers); _core: the linear SGD kernels;
+# _bench._reads: the benchmark's native read floor.
 extensions = [
-    Extension(f"hogwild.{name}", [f"hogwild/{name}.pyx"], extra_compile_args=list(OPTIMIZE))
-    for name in ("_native", "_core")
+    Extension(name, [name.replace(".", "/") + ".pyx"], extra_compile_args=list(OPTIMIZE))
+    for name in ("hogwild._native", "hogwild._core", "hogwild._bench._reads")
 ]
 
 setup(

@@ -12,7 +12,8 @@ from sklearn.datasets import dump_svmlight_file
 from sklearn.linear_model import SGDClassifier
 
 import hogwild
-from hogwild._bench import load_binary_svmlight, objective, solve_optimum
+from hogwild._bench import load_binary_svmlight, solve_optimum
+from hogwild._losses import objective
 from hogwild.datasets import make_sparse_classification
 
 # tiny problem; alpha=1e-3 keeps LIBLINEAR's C small, so the exact hinge solve is quick
@@ -189,35 +190,35 @@ def test_more_than_two_classes_split_in_halves(tmp_path):
 def test_shuffled_floor_reads_each_row_in_order(dtype):
     # the bench's shuffled floor: x_i . w for rows in the given order, the
     # same products scipy gives, on unsorted and empty rows too
-    from hogwild import _core
+    from hogwild._bench._reads import row_dots
     rng = np.random.default_rng(0)
     X = sp.random(300, 50, density=0.1, format="csr", random_state=0, dtype=dtype)
     X.indices[X.indptr[0]:X.indptr[1]] = X.indices[X.indptr[0]:X.indptr[1]][::-1]
     w = rng.standard_normal(50).astype(dtype)
     order = rng.permutation(300).astype(np.int64)
     out = np.full(300, np.nan)
-    _core.row_dots(X.data, X.indices, X.indptr, order, w, out)
+    row_dots(X.data, X.indices, X.indptr, order, w, out)
     np.testing.assert_allclose(out, (X.astype(np.float64) @ w.astype(np.float64))[order],
                                rtol=1e-5, atol=1e-6)
     for n_threads in (2, 3):  # positions dealt out to threads: the same sums
         shared = np.full(300, np.nan)
-        _core.row_dots(X.data, X.indices, X.indptr, order, w, shared, n_threads)
+        row_dots(X.data, X.indices, X.indptr, order, w, shared, n_threads)
         np.testing.assert_array_equal(shared, out)
     with pytest.raises(ValueError, match="n_threads must be at least 1"):
-        _core.row_dots(X.data, X.indices, X.indptr, order, w, out, 0)
+        row_dots(X.data, X.indices, X.indptr, order, w, out, 0)
     assert (X.getnnz(axis=1) == 0).any() and np.all(out[X.getnnz(axis=1)[order] == 0] == 0)
     bad = order.copy()
     bad[7] = 300
     with pytest.raises(ValueError, match=r"order\[7\] = 300 is not a row of the 300"):
-        _core.row_dots(X.data, X.indices, X.indptr, bad, w, out)
+        row_dots(X.data, X.indices, X.indptr, bad, w, out)
     with pytest.raises(ValueError, match="out has 299 entries"):
-        _core.row_dots(X.data, X.indices, X.indptr, order, w, out[1:])
+        row_dots(X.data, X.indices, X.indptr, order, w, out[1:])
 
 
 def test_one_fit_speedup_is_read_beside_the_cores_own_scaling():
     # rounds of fits to a known epoch count, each followed by the shuffled
     # read at 1 and 2 threads: the 2-thread row gets both speed-ups
-    from hogwild._bench import Contender, _time_fit_to_target
+    from hogwild._bench._timing import Contender, _time_fit_to_target
     X, y = make_sparse_classification(600, 200, 0.05, random_state=0)
     params = dict(loss="hinge", alpha=1e-3, random_state=0)
     contenders = [Contender("sk", lambda: SGDClassifier(**params), 1, kind="scikit-learn"),

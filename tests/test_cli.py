@@ -5,36 +5,21 @@ behaviour (each kind of malformed line, each option's help) run ``main`` in
 this process, which saves a second of imports each. Errors a user can make
 end with one line on stderr and a non-zero status.
 """
-import os
 import pickle
 import subprocess
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from _helpers import child_env
 from sklearn.datasets import dump_svmlight_file
 
 import hogwild
 from hogwild import HogwildClassifier, HogwildRegressor
-from hogwild.__main__ import main
+from hogwild._cli import main
 from hogwild._cli import find_bad_line, format_value, load_data, load_model, train_epochs
 from hogwild.datasets import make_sparse_classification, make_sparse_regression
-
-# The hogwild this test imports, for the child processes too (a source tree
-# with an in-place build, or the installed package).
-HOGWILD_ROOT = str(Path(hogwild.__file__).resolve().parents[1])
-
-
-def child_env():
-    """The environment for a child Python that imports the hogwild this test imports.
-
-    PYTHONPATH entries are made absolute, since the child runs in another folder.
-    """
-    paths = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([HOGWILD_ROOT] + paths)}
-
 
 def run_cli(args, cwd):
     """``python -m hogwild ARGS`` in ``cwd``, importing the hogwild this test imports."""

@@ -148,17 +148,16 @@ def csr_arrays(draw):
 @SETTINGS
 @given(csr_arrays())
 def test_csr_status_agrees_with_scipy(arrays):
-    from hogwild import _core
-
-    from hogwild._sgd import _checked_csr
+    from hogwild import _native
+    from hogwild._validation import checked_csr
 
     indices, indptr, n_cols = arrays
-    status = _core.csr_status(indices, indptr, n_cols)
+    status = _native.csr_status(indices, indptr, n_cols)
     X = sp.csr_matrix((np.ones(len(indices)), indices, indptr),
                       shape=(len(indptr) - 1, n_cols))
-    if status == _core.CSR_MALFORMED:
+    if status == _native.CSR_MALFORMED:
         with pytest.raises(ValueError, match="indices must be|non-decreasing"):
-            _checked_csr(X)
+            checked_csr(X)
     try:
         X.check_format(full_check=True)
         # scipy skips indptr's order when nothing is stored (and its product
@@ -167,6 +166,6 @@ def test_csr_status_agrees_with_scipy(arrays):
     except ValueError:
         sound = False
     if not sound:
-        assert status == _core.CSR_MALFORMED
+        assert status == _native.CSR_MALFORMED
         return
-    assert status == (_core.CSR_CANONICAL if X.has_canonical_format else _core.CSR_UNSORTED)
+    assert status == (_native.CSR_CANONICAL if X.has_canonical_format else _native.CSR_UNSORTED)

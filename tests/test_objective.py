@@ -3,37 +3,14 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy.optimize import approx_fprime
 from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier, SGDRegressor
 
-from conftest import make_sparse, objective, objective_of
-from hogwild import HogwildClassifier, HogwildRegressor, _core
+from _helpers import make_sparse, objective
+from hogwild import HogwildClassifier, HogwildRegressor
+from hogwild._losses import LOSSES
+from hogwild._losses import objective as objective_of
 
-ALL_LOSSES = sorted(_core.LOSSES)
-
-
-@pytest.mark.parametrize("loss", ALL_LOSSES)
-def test_loss_derivative_matches_finite_differences(loss):
-    code = _core.LOSSES[loss]
-    rng = np.random.RandomState(0)
-    y = rng.choice([-1.0, 1.0], 200) if code <= 4 else rng.randn(200)
-    p = 3 * rng.randn(200)
-    # stay clear of the kinks, where the derivative is one-sided
-    kinks = {"hinge": [1], "perceptron": [0], "modified_huber": [1, -1], "squared_hinge": [1]}
-    keep = np.ones(len(p), bool)
-    for k in kinks.get(loss, []):
-        keep &= np.abs(p * y - k) > 1e-3
-    if loss in ("huber", "epsilon_insensitive", "squared_epsilon_insensitive"):
-        keep &= np.abs(np.abs(p - y) - 0.1) > 1e-3
-    p, y = p[keep], y[keep]
-    _, dloss = _core.loss_and_derivative(code, p, y, 0.1)
-    for pi, yi, gi in zip(p, y, dloss):
-        num = approx_fprime(
-            np.array([pi]),
-            lambda q: _core.loss_and_derivative(code, q, np.array([yi]), 0.1)[0][0],
-            1e-7,
-        )[0]
-        assert gi == pytest.approx(num, rel=1e-4, abs=1e-5)
+ALL_LOSSES = sorted(LOSSES)
 
 
 STRATEGIES = pytest.mark.parametrize("strategy", ["replicas", "shared"])

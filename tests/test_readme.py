@@ -10,8 +10,9 @@ from pathlib import Path
 
 from sklearn.datasets import dump_svmlight_file
 
+from _helpers import child_env
+
 from hogwild.datasets import make_sparse_classification
-from test_cli import child_env
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -13,10 +13,11 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import make_sparse
+from _helpers import big_csr, make_sparse, needs_openmp
 
-from hogwild import HogwildClassifier, HogwildRegressor, _core, _sgd
+from hogwild import HogwildClassifier, HogwildRegressor, _core
 from hogwild._threads import openmp_enabled
+from hogwild.linear_model import _epochs
 
 ESTIMATORS = [HogwildClassifier, HogwildRegressor]
 FAST = dict(max_iter=3, tol=None, random_state=0)
@@ -360,7 +361,7 @@ def test_chunked_epochs_equal_whole_epochs(monkeypatch):
         return real(*args)
 
     monkeypatch.setattr(_core, "sgd_epoch", counting)
-    monkeypatch.setattr(_sgd, "CHUNK_NNZ", X.nnz // 5)
+    monkeypatch.setattr(_epochs, "CHUNK_NNZ", X.nnz // 5)
     cut = HogwildClassifier(**params).fit(X, y)
     assert len(calls) >= 5 * params["max_iter"]
     np.testing.assert_allclose(cut.coef_, whole.coef_, rtol=1e-10, atol=1e-12)
@@ -370,7 +371,7 @@ def test_chunked_epochs_equal_whole_epochs(monkeypatch):
     X, y = make_sparse()
 
     def accuracy(chunk):
-        monkeypatch.setattr(_sgd, "CHUNK_NNZ", chunk)
+        monkeypatch.setattr(_epochs, "CHUNK_NNZ", chunk)
         return np.mean([HogwildClassifier(n_jobs=2, max_iter=10, tol=None, random_state=seed)
                         .fit(X, y).score(X, y) for seed in range(5)])
 
@@ -425,25 +426,10 @@ def test_predict_from_many_threads_on_one_estimator():
 
 
 # ------------------------------------------------------------------ memory
-def _big_csr(dtype):
-    """2.4 M stored values (29 MB in float64): large next to the model."""
-    rng = np.random.default_rng(0)
-    n_rows, per_row, n_features = 30000, 80, 5000
-    # sorted draws plus 0..79 are strictly increasing: distinct sorted columns
-    columns = np.sort(rng.integers(0, n_features, size=(n_rows, per_row)), axis=1)
-    columns += np.arange(per_row)
-    X = sp.csr_matrix((rng.random(n_rows * per_row).astype(dtype),
-                       columns.ravel().astype(np.int32),
-                       np.arange(0, n_rows * per_row + 1, per_row)),
-                      shape=(n_rows, n_features + per_row))
-    y = np.where(rng.random(n_rows) < 0.5, 1, -1)
-    return X, y
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("strategy", ["replicas", "shared"])
 def test_fit_does_not_copy_X(dtype, strategy):
-    X, y = _big_csr(dtype)
+    X, y = big_csr(dtype)
     size = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
     est = HogwildClassifier(max_iter=2, tol=None, n_jobs=2, strategy=strategy)
     tracemalloc.start()
@@ -461,13 +447,13 @@ def test_fit_peak_rss_is_well_under_X(tmp_path):
     code = textwrap.dedent("""
         import sys, numpy as np
         sys.path.insert(0, sys.argv[1])
-        from test_reliability import _big_csr
+        from _helpers import big_csr
         from hogwild import HogwildClassifier
         def status(key):
             for line in open("/proc/self/status"):
                 if line.startswith(key):
                     return int(line.split()[1]) * 1024
-        X, y = _big_csr(np.float64)
+        X, y = big_csr(np.float64)
         size = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
         HogwildClassifier(max_iter=1, tol=None, n_jobs=2).fit(X[:100], y[:100])  # warm up
         rss = status("VmRSS:")

@@ -55,10 +55,11 @@ SWEEP = textwrap.dedent("""
 
 CANARY = textwrap.dedent("""
     import numpy as np, scipy.sparse as sp
-    from hogwild import HogwildClassifier, _sgd
+    from hogwild import HogwildClassifier
+    from hogwild.linear_model import _base
     X = sp.random(200, 10, density=0.3, format="csr", random_state=0)
     X.indices[5] = 10**6
-    _sgd._checked_csr = lambda X, canonical=False: X  # bypass the checks on purpose
+    _base.checked_csr = lambda X, canonical=False: X  # bypass the checks on purpose
     HogwildClassifier(n_jobs=1, max_iter=1, tol=None).fit(X, np.arange(200) % 2)
     print("not caught")
 """)

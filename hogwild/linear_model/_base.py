@@ -5,6 +5,7 @@ validate, build the model buffers and one :class:`~._strategies.Problem`
 per output, then one :class:`~._epochs.EpochDriver` per problem (side by
 side for one-vs-rest classes), then publish ``coef_`` and ``intercept_``.
 """
+import functools
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -283,10 +284,8 @@ class BaseHogwild(SparseCoefMixin, BaseEstimator):
                 strategy = SharedEpochs(prob, rows, params, inv_freq, self._average_start())
             else:
                 strategy = ReplicaEpochs(prob, rows, params)
-            score = None
-            if validation is not None:
-                def score(t):
-                    return self._validation_score(prob, validation, t)
+            score = None if validation is None else functools.partial(
+                self._validation_score, prob, validation)
             stopping = Stopping(tol=None if for_partial_fit else self.tol,
                                 n_iter_no_change=self.n_iter_no_change,
                                 adaptive=self.learning_rate == "adaptive", score=score)

@@ -1,0 +1,37 @@
+"""``hogwild bench``: hogwild against scikit-learn, LIBLINEAR and the hardware's floor.
+
+One package, one module a concern: ``_run`` (data, contenders, the run
+in order), ``_timing`` (interleaved races, floors, time to target),
+``_peers`` (reference solvers, LIBLINEAR, snapml, Vowpal Wabbit),
+``_report`` (tables, results.json, plots), ``_reads`` (the native read
+floor).
+
+Everything runs in one process with BLAS pinned to one thread. Contenders are
+interleaved (round-robin over the repeats, after one warm-up run each), so a
+slow spell of the machine hits them all alike, and speed is reported as ratios
+taken inside the run: median and min-max over the repeats.
+
+What is measured, for one binary problem (L2 penalty, 'optimal' schedule):
+
+- epoch time of scikit-learn's ``SGDClassifier`` and of hogwild at each thread
+  count (``fit`` time / epochs), per non-zero, speed-up and test accuracy;
+- hogwild with one thread on float32 data;
+- two floors: ``X @ w`` plus ``X.T @ r`` with scipy, the two sparse
+  matrix-vector products no epoch that writes every non-zero can beat, and
+  ``x_i . w`` over the rows in a shuffled order, the read no epoch can skip;
+- time to reach the exact optimum of ``mean(loss) + alpha / 2 ||w||^2``
+  (unpenalised intercept) within a relative gap, for LIBLINEAR, scikit-learn's
+  SGD and hogwild, epoch by epoch through ``partial_fit``;
+- peers (snapml, vowpalwabbit) when they are importable.
+"""
+from ._peers import reference_solver, run_peers, solve_optimum, time_liblinear
+from ._report import format_report, write_results
+from ._run import BENCH_LOSSES, generated_data, load_binary_svmlight, machine_info, run_benchmark
+from ._timing import Contender, cpu_use, time_epochs, time_floor, time_to_target
+
+__all__ = [
+    "BENCH_LOSSES", "Contender", "cpu_use", "format_report", "generated_data",
+    "load_binary_svmlight", "machine_info", "reference_solver", "run_benchmark", "run_peers",
+    "solve_optimum", "time_epochs", "time_floor", "time_liblinear", "time_to_target",
+    "write_results",
+]
