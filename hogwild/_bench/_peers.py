@@ -7,8 +7,8 @@ from .._losses import objective
 from ._timing import _fit_quietly, _spread
 
 
-#: a peer stops repeating once its fits took this long (vowpalwabbit's text
-#: interface takes 12 s a fit on the built-in data), after at least one timed fit
+#: a peer stops repeating once its fits took this long (Vowpal Wabbit's text
+#: interface is slow: docs/benchmarks.md), after at least one timed fit
 PEER_SECONDS = 10.0
 
 
@@ -36,10 +36,8 @@ def reference_solver(loss, alpha, n_samples, liblinear=False):
     LIBLINEAR penalises the intercept as one more weight, ``b / intercept_scaling``.
     The default scaling of 1 is kept: its model is off the unpenalised optimum
     by at most ``alpha / 2 * b^2`` in objective (``solve_optimum`` reports the
-    bound, ~1e-6 relative on the built-in data), while ``intercept_scaling=100``
-    makes the dual coordinate descent crawl (built-in data, hinge: 16.7 s and
-    no convergence in 1,000 iterations at ``tol=1e-4``, against 1.8 s to
-    ``tol=1e-8`` at scaling 1).
+    bound), while a large ``intercept_scaling`` makes the dual coordinate
+    descent crawl (docs/benchmarks.md, "The exact optimum").
     """
     C = 1.0 / (n_samples * alpha)
     if loss == "log_loss":

@@ -120,8 +120,7 @@ def time_floor(X, repeats, random_state=0, n_threads=1):
     for i in range(repeats + 1):
         # Each read is timed right after an untimed one, as an epoch reads
         # the rows the epoch before it read: otherwise the matrix read last
-        # is in L3 and the others partly not (news20: the float32 read
-        # 1.0x float64's cold, 0.82-0.84x warm).
+        # is in L3 and the others partly not (docs/benchmarks.md).
         X @ w
         start = time.perf_counter()
         X @ w
