@@ -1,8 +1,10 @@
 """The reference solvers and the peers ``hogwild bench`` races: LIBLINEAR, snapml, Vowpal Wabbit."""
 import time
+
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
+
 from .._losses import objective
 from ._timing import _fit_quietly, _spread
 

@@ -2,6 +2,7 @@
 import os
 import platform
 from pathlib import Path
+
 import numpy as np
 import scipy
 import sklearn
@@ -10,13 +11,17 @@ from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_limits
+
 from .. import HogwildClassifier, __version__
 from .._threads import openmp_enabled, resolve_n_jobs
 from ..datasets import make_sparse_classification
 from ._peers import run_peers, solve_optimum, time_liblinear
-from ._timing import Contender, TARGET_GAP, _cpu_times, cpu_use, time_epochs, time_floor, time_to_target
+from ._timing import (TARGET_GAP, Contender, _cpu_times, cpu_use, time_epochs, time_floor,
+                      time_to_target)
 
 
+#: the losses the benchmark races: the two its optimum solvers (LIBLINEAR,
+#: lbfgs) and its targets are set for
 BENCH_LOSSES = ("hinge", "log_loss")
 
 

@@ -8,10 +8,12 @@ import time
 import warnings
 from dataclasses import dataclass
 from typing import Callable
+
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from .._validation import checked_csr
+
 from .._losses import objective
+from .._validation import checked_csr
 from . import _reads
 
 
