@@ -44,6 +44,7 @@ def test_one_thread_is_bit_for_bit_reproducible(Est, dtype, average, binary_data
     np.testing.assert_array_equal(a.intercept_, b.intercept_)
 
 
+@needs_openmp
 @pytest.mark.parametrize("strategy", ["replicas", "shared"])
 @pytest.mark.parametrize("data", ["binary", "multiclass"])
 def test_two_threads_match_one_thread_accuracy(data, strategy):
@@ -60,6 +61,7 @@ def test_two_threads_match_one_thread_accuracy(data, strategy):
     assert abs(scores[2] - scores[1]) <= 0.005, scores
 
 
+@needs_openmp
 @pytest.mark.parametrize("Est", ESTIMATORS)
 @pytest.mark.parametrize("penalty", ["l2", "l1"])
 def test_replicas_are_reproducible_with_two_threads(Est, penalty, binary_data,
@@ -94,6 +96,7 @@ def test_scratch_pool_hands_out_separate_aligned_arrays():
     assert pool.take([((1,), np.float64)])[0] is not huge
 
 
+@needs_openmp
 @pytest.mark.parametrize("Est", ESTIMATORS)
 def test_reused_scratch_memory_does_not_change_the_model(Est, binary_data, regression_data):
     # Two-thread fits keep their replica memory for the next fit; stale
@@ -333,6 +336,7 @@ def test_multiclass_one_vs_rest(multiclass_data):
         assert clf.score(X, y) >= ref.score(X, y) - 0.03
 
 
+@needs_openmp
 def test_multiclass_across_threads_is_reproducible(multiclass_data):
     # Classes run on separate threads with one OpenMP thread each: deterministic.
     X, y = multiclass_data
