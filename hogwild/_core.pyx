@@ -242,6 +242,13 @@ def sgd_epoch(
         int64_t[::1] avg_stamp = state.avg_stamp
         double[::1] l1_cumulative
         Params P = params.c
+        # the fields the loop reads, as plain scalars: a struct shared by an
+        # OpenMP region is read through a pointer, which every float64 weight
+        # store might alias
+        int loss = P.loss, schedule = P.schedule, n_threads = P.n_threads
+        double epsilon = P.epsilon, eta0 = P.eta, power_t = P.power_t, alpha = P.alpha
+        double optimal_init = P.optimal_init, l2 = P.l2, decay = P.intercept_decay
+        bint fit_intercept = P.fit_intercept
         bint dense = indptr.shape[0] == 0
         Py_ssize_t n_features = coef.shape[0]
         Py_ssize_t n_rows = order.shape[0]
@@ -287,9 +294,9 @@ def sgd_epoch(
 
     with nogil:
         for k in prange(n_rows, schedule='static', chunksize=1,
-                        num_threads=P.n_threads):
-            if not dense and k + PREFETCH * P.n_threads < n_rows:
-                prefetch_row(v, ind, ptr, order[k + PREFETCH * P.n_threads])
+                        num_threads=n_threads):
+            if not dense and k + PREFETCH * n_threads < n_rows:
+                prefetch_row(v, ind, ptr, order[k + PREFETCH * n_threads])
             i = order[k]
             t = t_start + k
             s = <int64_t>t
@@ -301,11 +308,11 @@ def sgd_epoch(
                 end = ptr[i + 1]
 
             p = b[0] + row_dot(w, v, ind, dense, begin, end)
-            sumloss += loss_value(P.loss, p, yp[i], P.epsilon)
-            g = clip_dloss(dloss(P.loss, p, yp[i], P.epsilon))
-            eta = step_size(P.schedule, P.eta, P.power_t, P.alpha, P.optimal_init, t)
+            sumloss += loss_value(loss, p, yp[i], epsilon)
+            g = clip_dloss(dloss(loss, p, yp[i], epsilon))
+            eta = step_size(schedule, eta0, power_t, alpha, optimal_init, t)
             upd = -eta * g * swp[i]
-            if upd == 0.0 and P.l2 == 0.0 and not use_l1:
+            if upd == 0.0 and l2 == 0.0 and not use_l1:
                 # nothing to write (hinge with the margin met, zero weight);
                 # the lazy average fills the gap at the next touch
                 end = begin
@@ -320,8 +327,8 @@ def sgd_epoch(
                     u = ind[j]
                 wu = w[u]
                 wold = wu
-                if P.l2 > 0.0:
-                    shrink = 1.0 - eta * P.l2 * freq[u]
+                if l2 > 0.0:
+                    shrink = 1.0 - eta * l2 * freq[u]
                     wu = wu * shrink if shrink > 0.0 else 0.0
                 wu = wu + upd * x
                 if use_l1:
@@ -350,8 +357,8 @@ def sgd_epoch(
                     st[u] = s
                     s = <int64_t>t
 
-            if P.fit_intercept:
-                b[0] = <floating>(b[0] + upd * P.intercept_decay)
+            if fit_intercept:
+                b[0] = <floating>(b[0] + upd * decay)
             if averaging and s >= avg_start:
                 ab[0] = <floating>(ab[0] + (b[0] - ab[0]) / (t - avg_start + 1.0))
     return sumloss
@@ -486,6 +493,7 @@ def sgd_epoch_replicas(
         const double[::1] col_sq = state.col_sq
         ThreadState *threads = state.threads
         Params P = params.c
+        Params mine
         bint dense = indptr.shape[0] == 0
         Py_ssize_t n_features = coef.shape[0]
         Py_ssize_t n_rows = order.shape[0]
@@ -514,6 +522,9 @@ def sgd_epoch_replicas(
         threads[r].saturation = 0.0
 
     with nogil, parallel(num_threads=P.n_threads):
+        # each thread reads its own copy: the shared struct is reached through
+        # a pointer, which every float64 weight store might alias
+        mine = P
         tid = threadid()
         team = hw_team_size()
         w = &replicas[tid, 0]
@@ -539,7 +550,7 @@ def sgd_epoch_replicas(
                     end = ptr[i + 1]
                 me.loss_sum = me.loss_sum + _replica_row(
                     v, ind, dense, n_features, begin, end, yp[i], swp[i], t_start + k,
-                    w, me, q, &P)
+                    w, me, q, &mine)
                 k = k + team
             k0 = k1
             if team > 1:
@@ -568,7 +579,7 @@ def sgd_epoch_replicas(
                     delta = 0.0
                     for r in range(team):
                         delta = delta + (threads[r].intercept - intercept[0]) * _merge_weight(
-                            threads, r, team, P.intercept_decay)
+                            threads, r, team, mine.intercept_decay)
                     intercept[0] = <floating>(intercept[0] + delta)
                 hw_barrier()
                 # the next merge starts after the next barrier: no one writes

@@ -1,10 +1,15 @@
-"""Input checks that guard the native code: nothing out of range reaches a kernel.
+"""Input checks: nothing malformed or out of range reaches a kernel.
 
-scikit-learn's validators (``validate_data``, ``check_array``) do the rest;
-this module adds what the kernels need beyond them: sound CSR index arrays,
-in the canonical form the kernels read.
+The estimators' data goes through here: scikit-learn's ``validate_data``
+(shapes, finiteness, dtypes, feature counts and names), then what the
+kernels need beyond it: sound CSR index arrays, in the canonical form the
+kernels read. Parameters are checked by the estimators' constraints, and
+labels by the classifier, as scikit-learn's SGD does.
 """
 import numpy as np
+import scipy.sparse as sp
+from sklearn.base import is_classifier
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _native
 
@@ -72,3 +77,32 @@ def checked_csr(X, canonical=False):
         X = X.copy()
         X.sum_duplicates()  # and sorts the indices
     return X
+
+
+def training_data(estimator, X, y, reset):
+    """X and y for ``fit`` / ``partial_fit``: float32 or float64, C order or canonical CSR.
+
+    ``reset`` starts the estimator's record of the features (``fit``, a
+    first ``partial_fit``); otherwise X must match it.
+    """
+    X, y = validate_data(
+        estimator,
+        X,
+        y,
+        accept_sparse="csr",
+        dtype=[np.float64, np.float32],
+        order="C",
+        accept_large_sparse=True,
+        y_numeric=not is_classifier(estimator),
+        reset=reset,
+    )
+    if sp.issparse(X):
+        X = checked_csr(X, canonical=True)
+    return X, y
+
+
+def prediction_data(estimator, X):
+    """X for prediction: a fitted model, the features it was fitted on, sound CSR arrays."""
+    check_is_fitted(estimator)
+    X = validate_data(estimator, X, accept_sparse="csr", reset=False)
+    return checked_csr(X) if sp.issparse(X) else X

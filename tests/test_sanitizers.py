@@ -56,10 +56,10 @@ SWEEP = textwrap.dedent("""
 CANARY = textwrap.dedent("""
     import numpy as np, scipy.sparse as sp
     from hogwild import HogwildClassifier
-    from hogwild.linear_model import _base
+    from hogwild import _validation
     X = sp.random(200, 10, density=0.3, format="csr", random_state=0)
     X.indices[5] = 10**6
-    _base.checked_csr = lambda X, canonical=False: X  # bypass the checks on purpose
+    _validation.checked_csr = lambda X, canonical=False: X  # bypass the checks on purpose
     HogwildClassifier(n_jobs=1, max_iter=1, tol=None).fit(X, np.arange(200) % 2)
     print("not caught")
 """)

@@ -19,12 +19,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight
 
 from .. import _core, _native
 from .._losses import CURVATURE, SCHEDULES
 from .._threads import note_team_started, resolve_n_jobs
-from .._validation import checked_csr
+from .._validation import prediction_data, training_data
 from ._epochs import EpochDriver, Schedule, Stopping, train_problems
 from ._strategies import (MIN_ROWS_PER_THREAD, KernelRows, ReplicaEpochs, SharedEpochs,
                           sync_rows)
@@ -78,27 +78,9 @@ class BaseHogwild(SparseCoefMixin, BaseEstimator):
         if self.penalty == "elasticnet" and self.l1_ratio is None:
             raise ValueError("l1_ratio must be set when penalty is 'elasticnet'")
 
-    def _validate_X(self, X, y, reset):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse="csr",
-            dtype=[np.float64, np.float32],
-            order="C",
-            accept_large_sparse=True,
-            y_numeric=not is_classifier(self),
-            reset=reset,
-        )
-        if sp.issparse(X):
-            X = checked_csr(X, canonical=True)
-        return X, y
-
     def _predict_input(self, X):
         """X for prediction: fitted model, right width, sound CSR arrays."""
-        check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse="csr", reset=False)
-        return checked_csr(X) if sp.issparse(X) else X
+        return prediction_data(self, X)
 
     def _linear_scores(self, X):
         # coef_ is published Fortran-ordered, so coef_.T is C-contiguous and
@@ -328,7 +310,7 @@ class BaseHogwild(SparseCoefMixin, BaseEstimator):
                 if coef_init is None and intercept_init is None:
                     coef_init, intercept_init = self._continue_state(self.coef_.dtype)
             self._reset()
-            X, y = self._validate_X(X, y, reset=True)
+            X, y = training_data(self, X, y, reset=True)
             y = self._prepare_targets(X, y, classes=None, first_call=True)
             self._train(X, y, sample_weight, coef_init, intercept_init,
                         self.max_iter, for_partial_fit=False)
@@ -351,7 +333,7 @@ class BaseHogwild(SparseCoefMixin, BaseEstimator):
         with self._all_or_nothing():
             self._more_validate_params(for_partial_fit=True)
             first_call = not hasattr(self, "coef_")
-            X, y = self._validate_X(X, y, reset=first_call)
+            X, y = training_data(self, X, y, reset=first_call)
             if not first_call and X.dtype != self.coef_.dtype:
                 # The model keeps the dtype it was started with.
                 X = X.astype(self.coef_.dtype)
