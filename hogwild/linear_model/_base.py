@@ -216,6 +216,53 @@ class BaseHogwild(SparseCoefMixin, BaseEstimator):
         scores = safe_sparse_dot(X_val, coef) + intercept[0]
         return self._score_problem(prob, scores, y_val, sw_val)
 
+    def _driver(self, prob, seed, rows, train_idx, n_threads, *, schedule, inv_freq,
+                validation, for_partial_fit, on_chunk=None):
+        """The epoch driver of one problem: its kernel parameters, strategy and rules.
+
+        Parameters
+        ----------
+        prob : Problem
+        seed : int
+            Of the problem's shuffles.
+        rows : KernelRows
+        train_idx : ndarray of int
+            The rows an epoch visits.
+        n_threads : int
+            Threads for this problem (replicas: fewer on few rows).
+        schedule : Schedule
+        inv_freq : ndarray or None
+            ``rows.inv_freq(train_idx)``, for the shared strategy.
+        validation : tuple of (X, y, sample_weight) or None
+            Held-out rows for early stopping.
+        for_partial_fit : bool
+        on_chunk : callable, default=None
+            The driver's per-chunk hook.
+
+        Returns
+        -------
+        driver : EpochDriver
+        """
+        shared = self._strategy() == "shared"
+        if not shared:
+            # below MIN_ROWS_PER_THREAD rows a thread, fewer threads
+            n_threads = max(1, min(n_threads, len(train_idx) // MIN_ROWS_PER_THREAD))
+        if n_threads > 1:
+            note_team_started()
+        params = self._kernel_params(rows, schedule, n_threads, for_partial_fit)
+        if shared:
+            strategy = SharedEpochs(prob, rows, params, inv_freq, self._average_start())
+        else:
+            strategy = ReplicaEpochs(prob, rows, params)
+        score = None if validation is None else functools.partial(
+            self._validation_score, prob, validation)
+        stopping = Stopping(tol=None if for_partial_fit else self.tol,
+                            n_iter_no_change=self.n_iter_no_change,
+                            adaptive=self.learning_rate == "adaptive", score=score)
+        return EpochDriver(strategy, train_idx, seed=seed, shuffle=self.shuffle,
+                           schedule=schedule, stopping=stopping, verbose=self.verbose,
+                           on_chunk=on_chunk)
+
     def _train(self, X, y, sample_weight, coef_init, intercept_init, max_iter,
                for_partial_fit):
         """Shared body of fit and partial_fit once X and y are validated."""
@@ -248,32 +295,15 @@ class BaseHogwild(SparseCoefMixin, BaseEstimator):
         if val_idx is not None:
             validation = (X[val_idx], y[val_idx], sample_weight[val_idx])
         rows = KernelRows(X)
-        shared = self._strategy() == "shared"
-        inv_freq = rows.inv_freq(train_idx) if shared else None
+        inv_freq = rows.inv_freq(train_idx) if self._strategy() == "shared" else None
         schedule = Schedule.make(self.learning_rate, self.eta0, self.power_t, self.alpha,
                                  self.backoff, _native.LOSSES[self.loss], self.epsilon)
         epochs_done = getattr(self, "_epochs_done", 0)
 
         def train(problem_and_seed, n_threads, on_chunk):
-            prob, seed = problem_and_seed
-            if not shared:
-                # below MIN_ROWS_PER_THREAD rows a thread, fewer threads
-                n_threads = max(1, min(n_threads, len(train_idx) // MIN_ROWS_PER_THREAD))
-            if n_threads > 1:
-                note_team_started()
-            params = self._kernel_params(rows, schedule, n_threads, for_partial_fit)
-            if shared:
-                strategy = SharedEpochs(prob, rows, params, inv_freq, self._average_start())
-            else:
-                strategy = ReplicaEpochs(prob, rows, params)
-            score = None if validation is None else functools.partial(
-                self._validation_score, prob, validation)
-            stopping = Stopping(tol=None if for_partial_fit else self.tol,
-                                n_iter_no_change=self.n_iter_no_change,
-                                adaptive=self.learning_rate == "adaptive", score=score)
-            driver = EpochDriver(strategy, train_idx, seed=seed, shuffle=self.shuffle,
-                                 schedule=schedule, stopping=stopping, verbose=self.verbose,
-                                 on_chunk=on_chunk)
+            driver = self._driver(*problem_and_seed, rows, train_idx, n_threads,
+                                  schedule=schedule, inv_freq=inv_freq, validation=validation,
+                                  for_partial_fit=for_partial_fit, on_chunk=on_chunk)
             try:
                 return driver.run(max_iter, float(self.t_), epochs_done).n_epochs
             finally:
