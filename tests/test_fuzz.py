@@ -5,6 +5,7 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _helpers import needs_openmp
 from hogwild import HogwildClassifier, HogwildRegressor
 
 SETTINGS = settings(max_examples=200, deadline=None, derandomize=True,
@@ -98,7 +99,7 @@ def _check(Est, X, y, params, n_jobs):
     return est
 
 
-@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("n_jobs", [1, pytest.param(2, marks=needs_openmp)])
 @pytest.mark.parametrize("Est", [HogwildClassifier, HogwildRegressor])
 def test_random_problems_are_finite_and_reproducible(Est, n_jobs):
     # at n_jobs=2 the shared strategy races by design; replicas do not

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier, SGDRegressor
 
-from _helpers import make_sparse, objective
+from _helpers import make_sparse, needs_openmp, objective
 from hogwild import HogwildClassifier, HogwildRegressor
 from hogwild._losses import LOSSES
 from hogwild._losses import objective as objective_of
@@ -89,7 +89,7 @@ def test_regressor_objective_within_2pct_of_sklearn(loss, penalty, strategy):
 
 
 @STRATEGIES
-@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("n_jobs", [1, pytest.param(2, marks=needs_openmp)])
 def test_log_loss_l2_within_1pct_of_exact_optimum(n_jobs, strategy):
     X, y = make_sparse(n_samples=3000, noise=1.0, seed=2)
     alpha = 1e-3
@@ -112,7 +112,7 @@ def test_log_loss_l2_within_1pct_of_exact_optimum(n_jobs, strategy):
     ids=["backoff", "averaged"],
 )
 @pytest.mark.parametrize("dense", [False, True], ids=["csr", "dense"])
-@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("n_jobs", [1, pytest.param(2, marks=needs_openmp)])
 def test_squared_error_l2_within_1pct_of_closed_form(schedule, dense, n_jobs):
     X, y = make_sparse(n_samples=3000, task="regression", noise=0.3, seed=2)
     alpha = 1e-3

@@ -16,7 +16,6 @@ import scipy.sparse as sp
 from _helpers import big_csr, make_sparse, needs_openmp
 
 from hogwild import HogwildClassifier, HogwildRegressor, _core
-from hogwild._threads import openmp_enabled
 from hogwild.linear_model import _epochs
 
 ESTIMATORS = [HogwildClassifier, HogwildRegressor]
@@ -379,7 +378,7 @@ def test_chunked_epochs_equal_whole_epochs(monkeypatch):
 
 
 # ------------------------------------------------------------- concurrency
-@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("n_jobs", [1, pytest.param(2, marks=needs_openmp)])
 def test_python_threads_fitting_separate_estimators(n_jobs):
     jobs = [(HogwildClassifier, _data(seed=s)) for s in range(3)]
     jobs += [(HogwildRegressor, _data("regression", seed=s)) for s in range(3)]
@@ -517,7 +516,7 @@ FORK_CHILD = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not openmp_enabled(), reason="a serial build has no thread pool")
+@needs_openmp  # a serial build has no thread pool
 @pytest.mark.skipif(sys.platform != "linux", reason="fork start method on Linux")
 def test_fit_in_a_forked_child_after_threads_completes(tmp_path):
     # GNU libgomp hangs in a forked child whose parent ran a team of threads:

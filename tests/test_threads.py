@@ -7,6 +7,8 @@ import sys
 import pytest
 from threadpoolctl import threadpool_limits
 
+from _helpers import needs_openmp
+
 import hogwild
 from hogwild._threads import openmp_enabled, resolve_n_jobs
 
@@ -25,14 +27,14 @@ def test_n_jobs_semantics():
         resolve_n_jobs(1.5)
 
 
-@pytest.mark.skipif(not openmp_enabled(), reason="a serial build always resolves to 1")
+@needs_openmp  # a serial build always resolves to 1
 def test_threadpoolctl_limit_is_respected():
     with threadpool_limits(limits=1, user_api="openmp"):
         assert resolve_n_jobs(None) == 1
         assert resolve_n_jobs(-1) == 1
 
 
-@pytest.mark.skipif(not openmp_enabled(), reason="a serial build always resolves to 1")
+@needs_openmp  # a serial build always resolves to 1
 def test_omp_num_threads_and_affinity_are_respected(tmp_path):
     # run outside the source tree, so the child imports the installed package
     code = "from hogwild._threads import resolve_n_jobs; print(resolve_n_jobs(None))"
