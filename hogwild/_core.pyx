@@ -25,8 +25,8 @@ from libc.stdint cimport int64_t
 import numpy as np
 
 from hogwild._native cimport (
-    PREFETCH, clip_dloss, dloss, dloss_and_loss, hw_barrier, hw_team_size, index_t,
-    loss_value, prefetch_row, row_dot, step_size,
+    PREFETCH, clip_dloss, column, dloss, dloss_and_loss, hw_barrier, hw_team_size, index_t,
+    l1_pull, loss_value, prefetch_row, row_dot, row_start, step_size,
 )
 
 
@@ -256,7 +256,7 @@ def sgd_epoch(
         bint averaging = avg_coef.shape[0] > 0
         bint use_l1 = P.l1 > 0.0
         double sumloss = 0.0, total
-        double p, g, eta, upd, t, shrink, cum, wu, wz, wold, x, n_old, gap
+        double p, g, eta, upd, t, shrink, wu, wz, wold, x, n_old, gap
         int64_t s, stamp, avg_start = state.average_start
         floating *w = &coef[0] if n_features > 0 else NULL
         floating *b = &intercept[0]
@@ -300,12 +300,8 @@ def sgd_epoch(
             i = order[k]
             t = t_start + k
             s = <int64_t>t
-            if dense:
-                begin = i * n_features
-                end = begin + n_features
-            else:
-                begin = ptr[i]
-                end = ptr[i + 1]
+            begin = row_start(ptr, dense, n_features, i)
+            end = row_start(ptr, dense, n_features, i + 1)
 
             p = b[0] + row_dot(w, v, ind, dense, begin, end)
             sumloss += loss_value(loss, p, yp[i], epsilon)
@@ -319,12 +315,9 @@ def sgd_epoch(
 
             for j in range(begin, end):
                 x = v[j]
-                if dense:
-                    if x == 0.0:
-                        continue
-                    u = j - begin
-                else:
-                    u = ind[j]
+                if dense and x == 0.0:
+                    continue  # a dense zero is not a value of the row
+                u = column(ind, dense, j, begin)
                 wu = w[u]
                 wold = wu
                 if l2 > 0.0:
@@ -332,16 +325,8 @@ def sgd_epoch(
                     wu = wu * shrink if shrink > 0.0 else 0.0
                 wu = wu + upd * x
                 if use_l1:
-                    cum = l1c[k]
                     wz = wu
-                    if wu > 0.0:
-                        wu = wu - (cum + l1q[u])
-                        if wu < 0.0:
-                            wu = 0.0
-                    elif wu < 0.0:
-                        wu = wu + (cum - l1q[u])
-                        if wu > 0.0:
-                            wu = 0.0
+                    wu = l1_pull(wu, l1c[k], l1q[u])
                     l1q[u] = <floating>(l1q[u] + (wu - wz))
                 w[u] = <floating>wu
                 if averaging and s >= avg_start:
@@ -542,12 +527,8 @@ def sgd_epoch_replicas(
                 if not dense and k + PREFETCH * team < n_rows:
                     prefetch_row(v, ind, ptr, order[k + PREFETCH * team])
                 i = order[k]
-                if dense:
-                    begin = i * n_features
-                    end = begin + n_features
-                else:
-                    begin = ptr[i]
-                    end = ptr[i + 1]
+                begin = row_start(ptr, dense, n_features, i)
+                end = row_start(ptr, dense, n_features, i + 1)
                 me.loss_sum = me.loss_sum + _replica_row(
                     v, ind, dense, n_features, begin, end, yp[i], swp[i], t_start + k,
                     w, me, q, &mine)
@@ -779,22 +760,12 @@ cdef inline double _replica_row(
         cum = me.l1_total + eta * P.l1
         me.l1_total = cum
         for j in range(begin, end):
-            if dense:
-                if v[j] == 0.0:
-                    continue
-                u = j - begin
-            else:
-                u = ind[j]
+            if dense and v[j] == 0.0:
+                continue
+            u = column(ind, dense, j, begin)
             z = w[u] * scale
             wz = z
-            if z > 0.0:
-                z = z - (cum + q[u])
-                if z < 0.0:
-                    z = 0.0
-            elif z < 0.0:
-                z = z + (cum - q[u])
-                if z > 0.0:
-                    z = 0.0
+            z = l1_pull(z, cum, q[u])
             w[u] = <floating>(z / scale)
             q[u] = <floating>(q[u] + (z - wz))
     me.scale = scale

@@ -12,7 +12,9 @@ the loss codes, the OpenMP probe).
 - a prefetch of a row's cache lines;
 - the losses of scikit-learn's SGD and their derivatives;
 - the step-size schedules;
-- reading a row: its dot product with the weights.
+- the lazy cumulative L1 penalty;
+- reading a row: where it is stored, its columns, its dot product with the
+  weights.
 """
 from cython cimport floating
 from libc.math cimport exp, fabs, log1p, pow
@@ -256,6 +258,40 @@ cdef inline double step_size(int schedule, double eta, double power_t, double al
     if schedule == STEP_INVSCALING:
         return eta / pow(t, power_t)
     return eta
+
+
+cdef inline double l1_pull(double w, double total, double received) noexcept nogil:
+    """A weight after the cumulative L1 penalty (Tsuruoka, Tsujii, Ananiadou 2009).
+
+    ``total`` is the penalty every weight should have received by now,
+    ``received`` what this one has (negative when it was pulled up from
+    below zero): ``w`` moves towards zero by the difference, never past it.
+    The caller adds ``result - w`` to ``received``.
+    """
+    if w > 0.0:
+        w = w - (total + received)
+        if w < 0.0:
+            w = 0.0
+    elif w < 0.0:
+        w = w + (total - received)
+        if w > 0.0:
+            w = 0.0
+    return w
+
+
+cdef inline Py_ssize_t row_start(const index_t *ptr, bint dense, Py_ssize_t n_features,
+                                 Py_ssize_t i) noexcept nogil:
+    """Where row ``i``'s values start (and, with ``i + 1``, end).
+
+    Dense X is stored row after row (``ptr`` unused); CSR rows by ``indptr``.
+    """
+    return i * n_features if dense else ptr[i]
+
+
+cdef inline Py_ssize_t column(const index_t *ind, bint dense, Py_ssize_t j,
+                              Py_ssize_t begin) noexcept nogil:
+    """The column of the value at ``j`` in a row stored from ``begin``."""
+    return j - begin if dense else ind[j]
 
 
 cdef inline double row_dot(const floating *w, const floating *v, const index_t *ind,
