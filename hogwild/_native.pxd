@@ -214,7 +214,11 @@ cdef inline double dloss_and_loss(int loss, double p, double y, double eps,
                                   double *row_loss) noexcept nogil:
     """The derivative, and the loss into ``row_loss`` unless it is NULL.
 
-    log_loss shares one ``exp`` between the two; the other losses are cheap.
+    log_loss shares one ``exp(-z)`` between the two, so its derivative is
+    written ``-y e / (1 + e)`` here and ``-y / (exp(z) + 1)`` in
+    :func:`dloss`: equal in exact arithmetic, not always in the last bit.
+    The replica kernel uses this form and the shared kernel the other;
+    keeping both keeps each kernel's models bit for bit what they were.
     """
     cdef double z, e
     if loss == LOG_LOSS:
