@@ -483,7 +483,7 @@ def sgd_epoch_replicas(
         Py_ssize_t n_features = coef.shape[0]
         Py_ssize_t n_rows = order.shape[0]
         Py_ssize_t sync_rows = P.sync_rows if P.sync_rows > 0 else 1
-        Py_ssize_t k, k0, k1, i, u, r, tid, team, lo, hi, begin, end
+        Py_ssize_t k, k0, k1, i, u, r, tid, team, lo, hi
         Py_ssize_t team_out = 1
         Py_ssize_t *team_seen = &team_out  # written in the parallel region
         bint use_l1 = l1_received.shape[0] > 0
@@ -527,11 +527,16 @@ def sgd_epoch_replicas(
                 if not dense and k + PREFETCH * team < n_rows:
                     prefetch_row(v, ind, ptr, order[k + PREFETCH * team])
                 i = order[k]
-                begin = row_start(ptr, dense, n_features, i)
-                end = row_start(ptr, dense, n_features, i + 1)
-                me.loss_sum = me.loss_sum + _replica_row(
-                    v, ind, dense, n_features, begin, end, yp[i], swp[i], t_start + k,
-                    w, me, q, &mine)
+                # two call sites, each with a constant layout: the compiler
+                # drops the other layout's branches from the inlined row
+                if dense:
+                    me.loss_sum = me.loss_sum + _replica_row(
+                        v, ind, True, n_features, i * n_features, (i + 1) * n_features,
+                        yp[i], swp[i], t_start + k, w, me, q, &mine)
+                else:
+                    me.loss_sum = me.loss_sum + _replica_row(
+                        v, ind, False, n_features, ptr[i], ptr[i + 1],
+                        yp[i], swp[i], t_start + k, w, me, q, &mine)
                 k = k + team
             k0 = k1
             if team > 1:
@@ -578,12 +583,17 @@ def sgd_epoch_replicas(
         # model, and restart a separate replica from it
         scale = threads[0].scale
         w = &replicas[0, 0]
-        for u in range(n_features):
-            model[u] = <floating>(scale * w[u])
-        intercept[0] = <floating>threads[0].intercept
-        if w != model:
+        if w == model:
+            # one pointer: the compiler vectorises the loop (with two it
+            # checks them for overlap, finds it, and runs the scalar loop)
+            for u in range(n_features):
+                model[u] = <floating>(scale * model[u])
+        else:
+            for u in range(n_features):
+                model[u] = <floating>(scale * w[u])
             for u in range(n_features):
                 w[u] = model[u]
+        intercept[0] = <floating>threads[0].intercept
     for r in range(replicas.shape[0]):
         sumloss = sumloss + threads[r].loss_sum
     return sumloss
