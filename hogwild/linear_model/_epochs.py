@@ -143,13 +143,20 @@ class EpochDriver:
         self.strategy, self.schedule, self.stopping = strategy, schedule, stopping
         self.order = np.array(rows, dtype=np.int64)  # shuffled in place each epoch
         self.seed, self.shuffle, self.verbose, self.on_chunk = seed, shuffle, verbose, on_chunk
+        self._bounds = {}  # chunk bounds by number of rows
+
+    def _chunks(self, n_rows):
+        """``(start, end)`` of each kernel call over ``n_rows`` positions."""
+        if n_rows not in self._bounds:
+            n_chunks = max(1, int(np.ceil(n_rows * self.strategy.rows.nnz_per_row / CHUNK_NNZ)))
+            bounds = np.linspace(0, n_rows, n_chunks + 1).astype(np.int64).tolist()
+            self._bounds[n_rows] = list(zip(bounds[:-1], bounds[1:]))
+        return self._bounds[n_rows]
 
     def run_rows(self, order, t, epoch=0):
         """Train on the rows ``order`` from step ``t``, chunk by chunk; their summed loss."""
         sumloss = 0.0
-        n_chunks = max(1, int(np.ceil(len(order) * self.strategy.rows.nnz_per_row / CHUNK_NNZ)))
-        bounds = np.linspace(0, len(order), n_chunks + 1).astype(np.int64)
-        for start, end in zip(bounds[:-1], bounds[1:]):
+        for start, end in self._chunks(len(order)):
             sumloss += self.strategy(order[start:end], t + start)
             if self.on_chunk is not None:
                 self.on_chunk(Progress(epoch, int(end), len(order), t + end, sumloss))
@@ -174,6 +181,7 @@ class EpochDriver:
         n_rows = len(self.order)
         tol = -np.inf if stop.tol is None else stop.tol
         eta = self.schedule.eta0
+        params_eta = params.eta
         best_loss, best_score, no_improvement = np.inf, -np.inf, 0
         report = Report(t=t, eta=eta)
         start_time = time.time()
@@ -184,7 +192,8 @@ class EpochDriver:
                 _native.shuffle(self.order, epoch_seed(self.seed, epoch))
             if self.schedule.learning_rate == "backoff":
                 eta = self.schedule.first_eta(epochs_done + epoch)
-            params.eta = eta
+            if eta != params_eta:  # a struct field set from Python: skip when unchanged
+                params.eta = params_eta = eta
             sumloss = self.run_rows(self.order, t, epoch)
             t += n_rows
             report.n_epochs, report.t, report.eta = epoch + 1, t, eta
