@@ -7,11 +7,10 @@ from hypothesis import strategies as st
 
 from _helpers import needs_openmp
 from hogwild import HogwildClassifier, HogwildRegressor
+from hogwild._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
 SETTINGS = settings(max_examples=200, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
-CLASSIFICATION = ["hinge", "log_loss", "modified_huber", "squared_hinge", "perceptron"]
-REGRESSION = ["squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive"]
 
 
 @st.composite
@@ -49,7 +48,7 @@ def problems(draw, classify):
     else:
         y = rng.normal(0, draw(st.sampled_from([1e-2, 1.0, 1e2])), n_rows)
     params = dict(
-        loss=draw(st.sampled_from(CLASSIFICATION if classify else REGRESSION)),
+        loss=draw(st.sampled_from(CLASSIFICATION_LOSSES if classify else REGRESSION_LOSSES)),
         penalty=draw(st.sampled_from(["l2", "l1", "elasticnet", None])),
         alpha=draw(st.sampled_from([1e-6, 1e-4, 1e-1])),
         learning_rate=draw(st.sampled_from(["constant", "optimal", "invscaling", "adaptive",
