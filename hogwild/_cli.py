@@ -661,7 +661,8 @@ def build_parser():
     bench.add_argument("--repeats", type=positive(int), default=5,
                        help="timed runs of each contender, after one warm-up (default: 5)")
     bench.add_argument("--out", metavar="DIR",
-                       help="write results.json and plots there (default: write nothing)")
+                       help="write results.json and plots there (default: a folder "
+                            "named for the data and loss in ./hogwild-bench)")
     generated = bench.add_argument_group("generated data (without --data)")
     generated.add_argument("--rows", type=positive(int), default=DEFAULT_ROWS,
                            help=f"(default: {DEFAULT_ROWS:,})")
@@ -696,12 +697,28 @@ def _bench(args):
                             threads=args.threads, epochs=args.epochs, repeats=args.repeats)
     results["wall_seconds"] = time.perf_counter() - start
     print(format_report(results), flush=True)
-    if args.out:
-        written, notes = write_results(results, args.out)
-        for note in notes:
-            print(note)
-        print("wrote " + ", ".join(str(p) for p in written))
+    out = args.out or default_bench_folder(args.data, args.loss)
+    written, notes = write_results(results, out)
+    for note in notes:
+        print(note)
+    print(f"wrote {', '.join(p.name for p in written)} to {out}"
+          + ("" if args.out else " (--out DIR writes elsewhere)"))
     return 0
+
+
+def default_bench_folder(data, loss):
+    """Where ``hogwild bench`` writes without ``--out``: ``hogwild-bench/DATA-LOSS``.
+
+    DATA is the file's name without its compression and format suffixes
+    (``news20.bz2`` gives ``news20``), or ``generated``.
+    """
+    name = "generated"
+    if data:
+        name = os.path.basename(data)
+        for suffix in (".bz2", ".gz", ".svm", ".svmlight", ".libsvm", ".txt"):
+            if name.endswith(suffix) and name != suffix:
+                name = name[:-len(suffix)]
+    return os.path.join("hogwild-bench", f"{name}-{loss}")
 
 
 def main(argv=None):

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from importlib.util import find_spec
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -157,7 +158,13 @@ def test_bench_on_a_libsvm_file(tmp_path):
     assert f"bench: {path}" in proc.stdout and "train 800 x 300" in proc.stdout
     assert "loss=log_loss" in proc.stdout and "LIBLINEAR LogisticRegression" in proc.stdout
     assert "hogwild 2 threads" not in proc.stdout
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["four.svm"]  # no --out: no files
+    # without --out: the default folder, named on the last line
+    out = tmp_path / "hogwild-bench" / "four-log_loss"
+    assert (out / "results.json").is_file()
+    assert json.loads((out / "results.json").read_text())["config"]["loss"] == "log_loss"
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("wrote results.json") and str(Path("hogwild-bench") / "four-log_loss") in last
+    assert "--out DIR" in last
 
 
 def test_missing_file_is_a_one_line_error(tmp_path):
