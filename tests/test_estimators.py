@@ -533,3 +533,30 @@ def test_seeds_are_scikit_learns_draws_and_a_random_state_moves_on(binary_data):
     assert not np.array_equal(first, second)
 
 
+
+
+@pytest.mark.parametrize("Est, Ref", [(HogwildClassifier, SGDClassifier),
+                                      (HogwildRegressor, SGDRegressor)])
+@pytest.mark.parametrize("power_t", [-0.5, 0.5])
+def test_negative_power_t_warns_as_scikit_learn_does(Est, Ref, power_t, binary_data,
+                                                     regression_data):
+    # the same FutureWarning after fit (none from partial_fit), so code that
+    # filters or expects scikit-learn's deprecation sees ours alike
+    X, y = _data_for(Est, binary_data, regression_data)
+
+    def future_warnings(est, method):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            getattr(est, method)(X, y, **({"classes": np.unique(y)}
+                                          if method == "partial_fit" and Est is HogwildClassifier
+                                          else {}))
+        return [str(w.message) for w in caught if issubclass(w.category, FutureWarning)]
+
+    params = dict(learning_rate="invscaling", eta0=0.01, power_t=power_t, max_iter=3,
+                  tol=None, random_state=0)
+    ours = future_warnings(Est(n_jobs=1, **params), "fit")
+    theirs = future_warnings(Ref(**params), "fit")
+    assert ours == theirs
+    assert bool(ours) == (power_t < 0)
+    assert (future_warnings(Est(n_jobs=1, **params), "partial_fit")
+            == future_warnings(Ref(**params), "partial_fit") == [])

@@ -350,6 +350,15 @@ class BaseHogwild(SparseCoefMixin, BaseEstimator):
                     "Consider increasing max_iter to improve the fit.",
                     ConvergenceWarning,
                 )
+            if self.power_t < 0:
+                # scikit-learn's SGD estimators warn so after fit (not
+                # partial_fit) from 1.8 on; a drop-in says the same
+                warnings.warn(
+                    "Negative values for `power_t` are deprecated in version 1.8 "
+                    "and will raise an error in 1.10. "
+                    "Use values in the range [0.0, inf) instead.",
+                    FutureWarning,
+                )
             return self
 
     def _reset(self):

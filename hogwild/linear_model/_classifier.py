@@ -77,7 +77,8 @@ class HogwildClassifier(LinearClassifierMixin, ClassifierMixin, BaseHogwild):
         Initial step size of the 'constant', 'invscaling', 'adaptive' and
         'backoff' schedules.
     power_t : float, default=0.5
-        Exponent of the 'invscaling' schedule.
+        Exponent of the 'invscaling' schedule. Negative values are deprecated,
+        as in scikit-learn 1.8 and later: ``fit`` warns (FutureWarning).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows and stop when their score
         stops improving.

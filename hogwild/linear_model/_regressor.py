@@ -36,6 +36,8 @@ class HogwildRegressor(RegressorMixin, BaseHogwild):
             'backoff'}, default='invscaling'
     eta0 : float, default=0.01
     power_t : float, default=0.25
+        Exponent of the 'invscaling' schedule; negative values are deprecated
+        (see :class:`HogwildClassifier`).
     early_stopping : bool, default=False
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=5
