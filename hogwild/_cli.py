@@ -199,6 +199,9 @@ def load_data(path, *, zero_based=None, n_features=None, dtype=np.float64):
     except (ValueError, OverflowError) as exc:
         raise _bad_file(path, True if zero_based is None else zero_based, exc) from None
     X = sp.csr_matrix(X)
+    if X.shape[0] == 0:
+        raise CommandError(f"{path} is empty: it has no data lines"
+                           + (" (only blank or comment lines)" if os.path.getsize(path) else ""))
     has_zero = X.nnz > 0 and X.indices.min() == 0
     if zero_based is None:
         zero_based = has_zero or X.nnz == 0
@@ -215,7 +218,8 @@ def load_data(path, *, zero_based=None, n_features=None, dtype=np.float64):
             raise CommandError(
                 f"{path} has feature index {largest}, but the model has {n_features} "
                 f"features (indices {0 if zero_based else 1} to "
-                f"{n_features - (1 if zero_based else 0)})")
+                f"{n_features - (1 if zero_based else 0)}): train with --n-features "
+                "N, N the largest feature index of all the files")
         X = sp.csr_matrix((X.data, X.indices, X.indptr), shape=(X.shape[0], n_features))
     return X, y, bool(zero_based)
 
@@ -410,10 +414,35 @@ def _count(n, noun):
     return f"{n} {noun}" if n == 1 else f"{n} {noun}{'es' if noun.endswith('s') else 's'}"
 
 
+def _check_writable(path):
+    """Refuse an output path that cannot be written, before any work is done."""
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise CommandError(f"cannot write {path}: no folder {folder}")
+    if os.path.isdir(path):
+        raise CommandError(f"cannot write {path}: it is a folder")
+    existed = os.path.exists(path)
+    try:
+        with open(path, "ab"):  # appends nothing: an existing file is left as it is
+            pass
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {_why(exc)}") from None
+    if not existed:
+        os.remove(path)
+
+
+def _warn_threads(args):
+    """Say once when --threads asks for more threads than this process may use."""
+    usable = resolve_n_jobs(None)
+    if args.threads is not None and args.threads > usable:
+        print(f"hogwild {args.command}: warning: --threads {args.threads} is more than the "
+              f"{usable} CPU{'s' * (usable > 1)} this process may use; threads will share "
+              "CPUs and train slower", file=sys.stderr)
+
+
 def _train(args):
-    folder = os.path.dirname(args.output) or "."
-    if not os.path.isdir(folder):  # before a long training, not after
-        raise CommandError(f"cannot write {args.output}: no folder {folder}")
+    _check_writable(args.output)  # before a long training, not after
+    _warn_threads(args)
     estimator = _estimator(args)
     dtype = np.float32 if args.float32 else np.float64
     X, y, zero_based = load_data(args.data, n_features=args.n_features, dtype=dtype)
@@ -464,6 +493,8 @@ def format_value(value):
 
 
 def _predict(args):
+    if args.output is not None:
+        _check_writable(args.output)
     estimator, header = load_model(args.model)
     X, _, _ = load_data(args.data, zero_based=header["zero_based"],
                         n_features=estimator.n_features_in_)
@@ -740,3 +771,6 @@ def main(argv=None):
     except CommandError as exc:
         print(f"hogwild {args.command}: error: {exc}", file=sys.stderr)
         return exc.status
+    except KeyboardInterrupt:  # while reading a file, say: one line, not a traceback
+        print(f"hogwild {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -16,7 +16,7 @@ from _helpers import child_env
 from sklearn.datasets import dump_svmlight_file
 
 import hogwild
-from hogwild import HogwildClassifier, HogwildRegressor
+from hogwild import HogwildClassifier, HogwildRegressor, _cli
 from hogwild._cli import main
 from hogwild._cli import find_bad_line, format_value, load_data, load_model, train_epochs
 from hogwild.datasets import make_sparse_classification, make_sparse_regression
@@ -255,7 +255,8 @@ def test_more_features_than_the_model_is_a_one_line_error(trained, run_main):
     for run, args in ((run_cli, ["predict", "model.pkl", "wide.svm"]),
                       (run_main, ["train", "train.svm", "-o", "m.pkl", "--test", "wide.svm"])):
         one_line_error(run(args, folder), "wide.svm has feature index 31",
-                       "but the model has 300 features (indices 0 to 299)")
+                       "but the model has 300 features (indices 0 to 299)",
+                       "train with --n-features N")
     # fewer features than the model: columns added, the same predictions
     X_narrow, _, _ = load_data(str(folder / "test.svm"), n_features=300)
     dump_svmlight_file(X_narrow[:, :250], np.zeros(200), str(folder / "narrow.svm"))
@@ -337,3 +338,64 @@ def test_progress_is_a_tqdm_bar_on_a_terminal_when_tqdm_is_installed(monkeypatch
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)  # a log file: lines
     _cli._progress(3)(1, 0.5)
     assert capsys.readouterr().out.startswith("epoch 1/3  loss 0.500000  elapsed ")
+
+
+def test_an_empty_file_says_it_is_empty(tmp_path, run_main):
+    (tmp_path / "empty.svm").write_text("")
+    (tmp_path / "blank.svm").write_text("\n# only a comment\n\n")
+    one_line_error(run_main(["train", "empty.svm", "-o", "m.pkl"], tmp_path),
+                   "empty.svm is empty: it has no data lines")
+    one_line_error(run_main(["train", "blank.svm", "-o", "m.pkl"], tmp_path),
+                   "blank.svm is empty", "only blank or comment lines")
+    assert not (tmp_path / "m.pkl").exists()
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_reading(tmp_path, run_main,
+                                                                     monkeypatch):
+    # the data file does not even exist: the output is checked first
+    (tmp_path / "a-folder").mkdir()
+    one_line_error(run_main(["train", "missing.svm", "-o", "a-folder"], tmp_path),
+                   "cannot write a-folder: it is a folder")
+    one_line_error(run_main(["predict", "missing.pkl", "missing.svm", "-o", "a-folder"],
+                            tmp_path), "cannot write a-folder: it is a folder")
+    # a name no file system takes (root too): refused before the data is read
+    reads = []
+    monkeypatch.setattr(_cli, "load_svmlight_file", lambda *a, **k: reads.append(a))
+    long_name = "m" * 300 + ".pkl"
+    one_line_error(run_main(["train", "x.svm", "-o", long_name], tmp_path),
+                   f"cannot write {long_name}: File name too long")
+    assert reads == []
+
+
+def test_a_file_that_can_be_written_is_left_as_it_was_by_the_check(tmp_path):
+    (tmp_path / "m.pkl").write_bytes(b"an older model")
+    _cli._check_writable(str(tmp_path / "m.pkl"))
+    assert (tmp_path / "m.pkl").read_bytes() == b"an older model"
+    _cli._check_writable(str(tmp_path / "new.pkl"))
+    assert not (tmp_path / "new.pkl").exists()
+
+
+def test_ctrl_c_while_reading_is_one_line_and_status_130(files, run_main, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_cli, "load_svmlight_file", interrupted)
+    proc = run_main(["train", "train.svm", "-o", "never.pkl"], files)
+    assert proc.returncode == 130
+    assert proc.stderr.strip() == "hogwild train: interrupted"
+    assert not (files / "never.pkl").exists()
+
+
+def test_more_threads_than_cpus_warns_once(files, run_main):
+    from hogwild._threads import resolve_n_jobs
+    many = resolve_n_jobs(None) + 3
+    proc = run_main(["train", "train.svm", "-o", "many.pkl", "--epochs", "1",
+                     "--threads", str(many)], files)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert warnings == [f"hogwild train: warning: --threads {many} is more than the "
+                        f"{resolve_n_jobs(None)} CPU{'s' * (resolve_n_jobs(None) > 1)} this "
+                        "process may use; threads will share CPUs and train slower"]
+    proc = run_main(["train", "train.svm", "-o", "few.pkl", "--epochs", "1", "--threads", "1"],
+                    files)
+    assert proc.returncode == 0 and "warning" not in proc.stderr
