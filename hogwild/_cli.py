@@ -715,16 +715,18 @@ def _bench(args):
     start = time.perf_counter()
     if args.data:
         try:
-            X, y = load_binary_svmlight(args.data, n_features=args.n_features)
+            X, y, task = load_binary_svmlight(args.data, n_features=args.n_features)
         except (OSError, ValueError) as exc:
             sys.exit(f"hogwild bench: error: cannot load {args.data}: {exc}")
         source, name = args.data, None
     else:
         X, y = generated_data(args.rows, args.features, args.nnz_per_row)
+        task = None
         source = (f"generated (make_sparse_classification, {args.rows:,} x "
                   f"{args.features:,}, ~{args.nnz_per_row:g} nnz/row)")
         name = "generated"
-    results = run_benchmark(X, y, source=source, name=name, loss=args.loss, alpha=args.alpha,
+    results = run_benchmark(X, y, source=source, name=name, task=task, loss=args.loss,
+                            alpha=args.alpha,
                             threads=args.threads, epochs=args.epochs, repeats=args.repeats)
     results["wall_seconds"] = time.perf_counter() - start
     print(format_report(results), flush=True)

@@ -155,13 +155,15 @@ def test_bench_on_a_libsvm_file(tmp_path):
     proc = run_cli(["bench", "--data", str(path), *SMALL[6:], "--threads", "1",
                     "--loss", "log_loss"], tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert f"bench: {path}" in proc.stdout and "train 800 x 300" in proc.stdout
+    task = "4 classes made binary: the first half (1, 2) against the second half (3, 4)"
+    assert f"bench: {path} ({task})" in proc.stdout and "train 800 x 300" in proc.stdout
     assert "loss=log_loss" in proc.stdout and "LIBLINEAR LogisticRegression" in proc.stdout
     assert "hogwild 2 threads" not in proc.stdout
     # without --out: the default folder, named on the last line
     out = tmp_path / "hogwild-bench" / "four-log_loss"
     assert (out / "results.json").is_file()
-    assert json.loads((out / "results.json").read_text())["config"]["loss"] == "log_loss"
+    config = json.loads((out / "results.json").read_text())["config"]
+    assert config["loss"] == "log_loss" and config["task"] == task
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith("wrote results.json") and str(Path("hogwild-bench") / "four-log_loss") in last
     assert "--out DIR" in last
@@ -188,8 +190,12 @@ def test_more_than_two_classes_split_in_halves(tmp_path):
     X, y = make_sparse_classification(200, 50, 0.1, n_classes=5, random_state=0)
     path = tmp_path / "five.svm"
     dump_svmlight_file(X * 3, y + 1, str(path))
-    Xb, yb = load_binary_svmlight(path)
+    Xb, yb, task = load_binary_svmlight(path)
     np.testing.assert_array_equal(yb, (y + 1 >= 3).astype(int))  # {1, 2} vs {3, 4, 5}
+    assert task == "5 classes made binary: the first half (1, 2) against the second half (3-5)"
+    two = tmp_path / "two.svm"
+    dump_svmlight_file(X, np.where(y > 1, 1, -1), str(two))
+    assert load_binary_svmlight(two)[2] is None  # two classes: nothing to say
     np.testing.assert_allclose(np.sqrt(Xb.multiply(Xb).sum(axis=1)).A1, 1.0)
 
 

@@ -42,7 +42,8 @@ def format_report(results):
     load = " ".join(f"{v:.2f}" for v in m["loadavg_before"])
     load_after = " ".join(f"{v:.2f}" for v in m["loadavg_after"])
     lines = [
-        f"hogwild {m['versions']['hogwild']} bench: {cfg['source']}",
+        f"hogwild {m['versions']['hogwild']} bench: {cfg['source']}"
+        + (f" ({cfg['task']})" if cfg.get("task") else ""),
         f"train {d['n_train']:,} x {d['n_features']:,}, {d['nnz_train']:,} nnz "
         f"(test {d['n_test']:,} rows); loss={cfg['loss']}, L2 alpha={cfg['alpha']:g}, "
         f"{cfg['epochs']} epochs, {cfg['repeats']} repeats (interleaved, median [min-max]); "
@@ -166,6 +167,8 @@ def _plot(results, out):
     d = results["data"]
     title = (f"{cfg['name']}: {d['n_train']:,} x {d['n_features']:,}, {cfg['loss']}, "
              f"alpha={cfg['alpha']:g}")
+    if cfg.get("task"):  # e.g. "20 classes made binary: ..." under the name
+        title += "\n" + cfg["task"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     floor = 1e-7  # a run can end a hair below the reference optimum
     for r in results["time_to_target"]:

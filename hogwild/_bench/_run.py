@@ -48,13 +48,29 @@ def load_binary_svmlight(path, n_features=None):
         Rows scaled to unit L2 norm.
     y : ndarray of shape (n_samples,), int
         0 for the first half of the classes, 1 for the second.
+    task : str or None
+        With more than two classes, what the binary task is, in words (for
+        the report, the plots and results.json); None with two.
     """
     X, labels = load_svmlight_file(os.fspath(path), n_features=n_features)
     classes = np.unique(labels)
     if len(classes) < 2:
         raise ValueError(f"{path} holds a single class ({classes[0]:g}); need two or more.")
-    y = np.isin(labels, classes[len(classes) // 2:]).astype(int)
-    return normalize(X.tocsr()), y
+    first, second = classes[:len(classes) // 2], classes[len(classes) // 2:]
+    y = np.isin(labels, second).astype(int)
+    task = None
+    if len(classes) > 2:
+        task = (f"{len(classes)} classes made binary: the first half ({_labels(first)}) "
+                f"against the second half ({_labels(second)})")
+    return normalize(X.tocsr()), y, task
+
+
+def _labels(values):
+    """Class labels in a few words: ``1-10`` for a run of integers, else a list."""
+    text = [f"{v:g}" for v in values]
+    if len(values) > 2 and np.all(np.diff(values) == 1) and float(values[0]).is_integer():
+        return f"{text[0]}-{text[-1]}"
+    return ", ".join(text)
 
 
 def generated_data(n_samples, n_features, nnz_per_row, random_state=0):
@@ -93,8 +109,8 @@ def machine_info():
             "machine": platform.machine(), "versions": versions}
 
 
-def run_benchmark(X, y, *, source, name=None, loss="hinge", alpha=1e-5, threads=None, epochs=10,
-                  repeats=5):
+def run_benchmark(X, y, *, source, name=None, task=None, loss="hinge", alpha=1e-5, threads=None,
+                  epochs=10, repeats=5):
     """Run every measurement on one binary problem and return the numbers.
 
     Parameters
@@ -107,6 +123,9 @@ def run_benchmark(X, y, *, source, name=None, loss="hinge", alpha=1e-5, threads=
         Where the data came from, for the report.
     name : str, default=None
         A short name for plot titles; ``None``: the file name of ``source``.
+    task : str, default=None
+        How the labels were made binary (:func:`load_binary_svmlight`), for
+        the report, the plot titles and results.json.
     loss : {"hinge", "log_loss"}, default="hinge"
     alpha : float, default=1e-5
     threads : list of int, default=None
@@ -175,7 +194,8 @@ def run_benchmark(X, y, *, source, name=None, loss="hinge", alpha=1e-5, threads=
                                 floor["shuffled_dots_parallel"]["all"]))))
     return {
         "machine": info,
-        "config": {"source": source, "name": name or Path(source).name, "loss": loss,
+        "config": {"source": source, "name": name or Path(source).name, "task": task,
+                   "loss": loss,
                    "penalty": "l2", "alpha": alpha, "learning_rate": "optimal",
                    "epochs": epochs, "repeats": repeats, "threads": threads,
                    "target_gap": TARGET_GAP, "max_epochs_to_target": MAX_EPOCHS_FACTOR * epochs},
