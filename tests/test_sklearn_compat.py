@@ -1,5 +1,6 @@
 """scikit-learn's own estimator checks, and the estimators inside its tools."""
 import numpy as np
+import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -7,6 +8,11 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from hogwild import HogwildClassifier, HogwildRegressor
 from hogwild._threads import openmp_enabled
+
+# scikit-learn's checks fit with max_iter=5 and the default tol: not converging is
+# what they expect (SGDClassifier warns the same), so the warning is not news here
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Maximum number of iteration reached:sklearn.exceptions.ConvergenceWarning")
 
 # The same expected failures scikit-learn lists for SGDClassifier and SGDRegressor
 # (sklearn/utils/_test_common/instance_generator.py): SGD with shuffling does not make
