@@ -36,7 +36,12 @@ html_theme_options = {
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],
 }
-html_sidebars = {"**": ["sidebar-nav-bs"]}
+# every page in the left sidebar (the theme's section navigation lists only a
+# page's children, and these pages have none), long code lines wrapped
+templates_path = ["_templates"]
+html_sidebars = {"**": ["site-pages.html"]}
+html_static_path = ["_static"]
+html_css_files = ["hogwild.css"]
 
 
 def _plain_scikit_learn_refs(app, what, name, obj, options, lines):

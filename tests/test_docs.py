@@ -115,5 +115,15 @@ def test_sphinx_builds_every_page_without_warnings(tmp_path):
     machine = json.loads((DOCS / "bench" / "default" / "results.json").read_text())["machine"]
     assert "scikit-learn SGD" in bench and f"{machine['cpu_count']} vCPUs" in bench
     assert len(list((html / "_images").glob("*.png"))) == 4
+    for page in PAGES:  # every page lists every page in its left sidebar
+        text = (html / f"{page}.html").read_text()
+        sidebar = text[text.index('aria-label="Pages"'):]
+        sidebar = sidebar[:sidebar.index("</nav>")]
+        for other in PAGES[1:]:  # the pages under the index, the current one as "#"
+            assert (f'href="{other}.html"' in sidebar
+                    or (other == page and 'href="#"' in sidebar)), (page, other)
+        # long code lines wrap instead of running past the content column
+        assert "_static/hogwild.css" in text, page
+    assert "pre-wrap" in (html / "_static" / "hogwild.css").read_text()
     cli = (html / "cli.html").read_text()
     assert "hogwild train" in cli and "hogwild predict" in cli and "hogwild bench" in cli
