@@ -1,13 +1,15 @@
 """scikit-learn's own estimator checks, and the estimators inside its tools."""
 import numpy as np
 import pytest
+from joblib import cpu_count
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from hogwild import HogwildClassifier, HogwildRegressor
-from hogwild._threads import openmp_enabled
+from hogwild._threads import openmp_enabled, resolve_n_jobs
+from hogwild.datasets import make_sparse_classification
 
 # scikit-learn's checks fit with max_iter=5 and the default tol: not converging is
 # what they expect (SGDClassifier warns the same), so the warning is not news here
@@ -102,3 +104,20 @@ def test_text_pipeline_in_grid_search_and_cross_val_score():
     assert scores.shape == (5,)
     assert scores.mean() > 0.9
     assert set(search.predict(["goal by the team in the stadium"])) == {"sport"}
+
+
+def _threads_used(estimator, X, y):
+    """A scorer that reports the OpenMP threads a default fit gets where it runs."""
+    return resolve_n_jobs(estimator.n_jobs)
+
+
+def test_grid_search_workers_do_not_multiply_threads():
+    # joblib's loky workers start with OpenMP limited to cpu_count // n_jobs,
+    # and n_jobs=None follows it, as scikit-learn's OpenMP estimators do
+    X, y = make_sparse_classification(400, 40, 0.1, random_state=0)
+    search = dict(param_grid={"alpha": [1e-4, 1e-3]}, cv=2, scoring=_threads_used)
+    here = GridSearchCV(HogwildClassifier(max_iter=2, tol=None), n_jobs=1, **search).fit(X, y)
+    assert set(here.cv_results_["mean_test_score"]) == {resolve_n_jobs(None)}
+    pooled = GridSearchCV(HogwildClassifier(max_iter=2, tol=None), n_jobs=2, **search).fit(X, y)
+    expected = max(1, cpu_count() // 2) if openmp_enabled() else 1
+    assert set(pooled.cv_results_["mean_test_score"]) == {expected}
