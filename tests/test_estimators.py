@@ -562,3 +562,23 @@ def test_negative_power_t_warns_as_scikit_learn_does(Est, Ref, power_t, binary_d
     assert bool(ours) == (power_t < 0)
     assert (future_warnings(Est(n_jobs=1, **params), "partial_fit")
             == future_warnings(Ref(**params), "partial_fit") == [])
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_validation_set_not_used_for_training(Est):
+    # scikit-learn's own test (linear_model/tests/test_sgd.py) with our classes:
+    # early stopping splits as SGDClassifier does, and trains on exactly the rows
+    # a plain fit on the training part would
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+    X, y = load_iris(return_X_y=True)
+    params = dict(random_state=np.random.RandomState(42), learning_rate="constant", eta0=0.01,
+                  tol=None, max_iter=10, shuffle=False, n_jobs=1)
+    first = Est(early_stopping=True, validation_fraction=0.4, **params).fit(X, y)
+    assert first.n_iter_ == 10
+    params["random_state"] = np.random.RandomState(42)
+    cv = (StratifiedShuffleSplit if Est is HogwildClassifier else ShuffleSplit)(
+        test_size=0.4, random_state=42)
+    train, _ = next(cv.split(X, y))
+    second = Est(early_stopping=False, **params).fit(X[np.sort(train)], y[np.sort(train)])
+    np.testing.assert_array_equal(first.coef_, second.coef_)

@@ -189,15 +189,15 @@ class BaseHogwild(SparseCoefMixin, BaseEstimator):
         return np.asfortranarray(coef)
 
     # ---------------------------------------------------------- training
-    def _split(self, n_samples, y, seed):
-        """Training rows and the early-stopping validation rows."""
+    def _split(self, n_samples, y):
+        """Training rows and the early-stopping validation rows, as scikit-learn splits them."""
         all_rows = np.arange(n_samples, dtype=np.int64)
         if not self.early_stopping:
             return all_rows, None
         train_idx, val_idx = train_test_split(
             all_rows,
             test_size=self.validation_fraction,
-            random_state=seed,
+            random_state=self.random_state,
             stratify=y if is_classifier(self) else None,
         )
         if len(val_idx) < 2:
@@ -268,10 +268,11 @@ class BaseHogwild(SparseCoefMixin, BaseEstimator):
         """Shared body of fit and partial_fit once X and y are validated."""
         n_samples, n_features = X.shape
         n_out = self._n_outputs()
-        # a seed for the early-stopping split, then one per problem
-        draws = check_random_state(self.random_state).randint(
-            MAX_INT, size=n_out + bool(self.early_stopping)).tolist()
-        train_idx, val_idx = self._split(n_samples, y, draws[0])
+        # As scikit-learn's SGD: the early-stopping split draws from
+        # random_state itself, then each problem's seed is drawn from it (an
+        # integer random_state gives the same seeds with or without a split)
+        train_idx, val_idx = self._split(n_samples, y)
+        draws = check_random_state(self.random_state).randint(MAX_INT, size=n_out).tolist()
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=X.dtype, ensure_non_negative=True
         )
@@ -309,7 +310,7 @@ class BaseHogwild(SparseCoefMixin, BaseEstimator):
             finally:
                 driver.close()
 
-        seeds = draws[-len(problems):]
+        seeds = draws
         n_iter = max(train_problems(train, list(zip(problems, seeds)),
                                     resolve_n_jobs(self.n_jobs)))
         self.n_iter_ = n_iter
