@@ -125,3 +125,26 @@ def test_squared_error_l2_within_1pct_of_closed_form(schedule, dense, n_jobs):
     exact = Ridge(alpha=alpha * X.shape[0], solver="cholesky").fit(X.toarray(), y)
     best = objective_of(exact.coef_, exact.intercept_, X, y, "squared_error", alpha)
     assert objective(est, X, y) <= 1.01 * best
+
+
+@pytest.mark.parametrize("loss", ["hinge", "log_loss", "modified_huber", "squared_hinge",
+                                  "squared_error", "huber"])
+def test_one_thread_is_scikit_learns_algorithm(loss):
+    # Same rows in the same order (shuffle=False) and a constant step: the
+    # weights agree with scikit-learn's to rounding. (With 'optimal', the first
+    # steps are so large that last-bit differences, such as the dot product's
+    # summation order, grow for a few hundred rows before later epochs shrink
+    # them again; docs/user-guide.md, "Reproducibility".)
+    from sklearn.linear_model import SGDClassifier, SGDRegressor
+    regression = loss in ("squared_error", "huber")
+    X, y = make_sparse(task="regression" if regression else "binary", noise=0.3)
+    params = dict(loss=loss, learning_rate="constant", eta0=0.01, shuffle=False, max_iter=5,
+                  tol=None, alpha=1e-4)
+    ours = (HogwildRegressor if regression else HogwildClassifier)(n_jobs=1, **params)
+    theirs = (SGDRegressor if regression else SGDClassifier)(**params)
+    ours.fit(X, y)
+    theirs.fit(X, y)
+    scale = np.abs(theirs.coef_).max()
+    assert scale > 0.01  # it learned something
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=0, atol=1e-12 * scale)
