@@ -22,11 +22,13 @@ Every failure a user can cause ends as a :class:`CommandError`, which
 import argparse
 import bz2
 import gzip
+import io
 import math
 import os
 import pickle
 import re
 import sys
+import threading
 import time
 import warnings
 
@@ -66,6 +68,64 @@ def _open_binary(path):
     if ext == ".bz2":
         return bz2.BZ2File(path, "rb")
     return open(path, "rb")
+
+
+# files at least this large show how much has been read, on a terminal
+PROGRESS_BYTES = 64 << 20
+
+
+def _on_terminal():
+    return sys.stderr.isatty()
+
+
+class _Counted(io.RawIOBase):
+    """A raw file that counts the bytes read from it (before any decompression)."""
+
+    def __init__(self, raw):
+        self.raw, self.count = raw, 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        n = self.raw.readinto(buffer)
+        self.count += n or 0
+        return n
+
+    def close(self):
+        self.raw.close()
+        super().close()
+
+
+def _read_with_progress(path, **kwargs):
+    """``load_svmlight_file(path, **kwargs)``, with a line on stderr saying how far it got.
+
+    The reader is given the file through a counter of the bytes read from
+    disk (compressed bytes for .gz and .bz2), and a thread rewrites one
+    terminal line with that share of the file twice a second.
+    """
+    total = os.path.getsize(path)
+    counted = _Counted(open(path, "rb", buffering=0))
+    ext = os.path.splitext(path)[1]
+    buffered = io.BufferedReader(counted, 1 << 20)
+    f = (gzip.GzipFile(fileobj=buffered) if ext == ".gz"
+         else bz2.BZ2File(buffered) if ext == ".bz2" else buffered)
+    done = threading.Event()
+
+    def show():
+        while not done.wait(0.5):
+            print(f"\rreading {path}: {100 * counted.count / total:3.0f}% of "
+                  f"{total / 2**20:,.0f} MB", end="", file=sys.stderr, flush=True)
+
+    shower = threading.Thread(target=show, daemon=True)
+    shower.start()
+    try:
+        with f:
+            return load_svmlight_file(f, **kwargs)
+    finally:
+        done.set()
+        shower.join()
+        print(f"\rreading {path}: done{' ' * 24}", file=sys.stderr, flush=True)
 
 
 def _why(exc):
@@ -193,7 +253,10 @@ def load_data(path, *, zero_based=None, n_features=None, dtype=np.float64):
     """
     try:
         # Raw indices; the numbering is decided below, for this file or its model.
-        X, y = load_svmlight_file(path, dtype=dtype, zero_based=True)
+        if _on_terminal() and os.path.getsize(path) >= PROGRESS_BYTES:
+            X, y = _read_with_progress(path, dtype=dtype, zero_based=True)
+        else:
+            X, y = load_svmlight_file(path, dtype=dtype, zero_based=True)
     except (OSError, EOFError) as exc:
         raise CommandError(f"cannot read {path}: {_why(exc)}") from None
     except (ValueError, OverflowError) as exc:

@@ -399,3 +399,37 @@ def test_more_threads_than_cpus_warns_once(files, run_main):
     proc = run_main(["train", "train.svm", "-o", "few.pkl", "--epochs", "1", "--threads", "1"],
                     files)
     assert proc.returncode == 0 and "warning" not in proc.stderr
+
+
+@pytest.mark.parametrize("suffix", [".svm", ".svm.gz", ".svm.bz2"])
+def test_a_large_file_shows_how_much_is_read_on_a_terminal(tmp_path, monkeypatch, capsys,
+                                                         suffix):
+    import time
+
+    X, y = make_sparse_classification(300, 40, 0.1, random_state=0)
+    plain = tmp_path / "data.svm"
+    dump_svmlight_file(X, y, str(plain))
+    path = tmp_path / f"data{suffix}"
+    if suffix != ".svm":
+        import bz2
+        import gzip
+        opener = gzip.open if suffix.endswith(".gz") else bz2.open
+        with opener(path, "wb") as f:
+            f.write(plain.read_bytes())
+    expected, y_expected, _ = load_data(str(plain))
+    capsys.readouterr()
+    real = _cli.load_svmlight_file
+
+    def slow(*args, **kwargs):  # a reader that takes a while, as a large file does
+        result = real(*args, **kwargs)
+        time.sleep(0.8)
+        return result
+
+    monkeypatch.setattr(_cli, "_on_terminal", lambda: True)
+    monkeypatch.setattr(_cli, "PROGRESS_BYTES", 0)
+    monkeypatch.setattr(_cli, "load_svmlight_file", slow)
+    X_read, y_read, _ = load_data(str(path))
+    assert (X_read != expected).nnz == 0 and np.array_equal(y_read, y_expected)
+    err = capsys.readouterr().err
+    assert f"reading {path}: 100% of" in err  # the whole file was read...
+    assert err.rstrip().endswith(f"reading {path}: done")  # ...and the line ends
