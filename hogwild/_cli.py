@@ -60,14 +60,19 @@ class CommandError(Exception):
 
 # --------------------------------------------------------------------------- data
 
-def _open_binary(path):
-    """The file as ``load_svmlight_file`` opens it: by extension, .gz and .bz2 too."""
+def _open_binary(path, raw=None):
+    """The file as ``load_svmlight_file`` opens it: by extension, .gz and .bz2 too.
+
+    ``raw``, when given, is the file's bytes as read from disk (opened by the
+    caller), to decompress instead of opening ``path``.
+    """
     ext = os.path.splitext(path)[1]
+    source = path if raw is None else raw
     if ext == ".gz":
-        return gzip.open(path, "rb")
+        return gzip.open(source, "rb")
     if ext == ".bz2":
-        return bz2.BZ2File(path, "rb")
-    return open(path, "rb")
+        return bz2.BZ2File(source, "rb")
+    return open(path, "rb") if raw is None else raw
 
 
 # files at least this large show how much has been read, on a terminal
@@ -106,10 +111,7 @@ def _read_with_progress(path, **kwargs):
     """
     total = os.path.getsize(path)
     counted = _Counted(open(path, "rb", buffering=0))
-    ext = os.path.splitext(path)[1]
-    buffered = io.BufferedReader(counted, 1 << 20)
-    f = (gzip.GzipFile(fileobj=buffered) if ext == ".gz"
-         else bz2.BZ2File(buffered) if ext == ".bz2" else buffered)
+    f = _open_binary(path, raw=io.BufferedReader(counted, 1 << 20))
     done = threading.Event()
 
     def show():
@@ -123,6 +125,7 @@ def _read_with_progress(path, **kwargs):
         with f:
             return load_svmlight_file(f, **kwargs)
     finally:
+        counted.close()  # a decompressor leaves the file it was given open
         done.set()
         shower.join()
         print(f"\rreading {path}: done{' ' * 24}", file=sys.stderr, flush=True)

@@ -141,15 +141,10 @@ def _time_read(X, order, w, out, team):
     """Seconds of ``row_dots`` over ``order`` with ``team`` threads, timed
     right after an untimed pass, as an epoch reads the rows the epoch before
     it read."""
-    _row_dots(X.data, X.indices, X.indptr, order, w, out, team)
+    _reads.row_dots(X.data, X.indices, X.indptr, order, w, out, team)
     start = time.perf_counter()
-    _row_dots(X.data, X.indices, X.indptr, order, w, out, team)
+    _reads.row_dots(X.data, X.indices, X.indptr, order, w, out, team)
     return time.perf_counter() - start
-
-
-def _row_dots(data, indices, indptr, order, w, out, n_threads=1):
-    """``x_i . w`` for the rows ``order``: the bench's native shuffled read."""
-    _reads.row_dots(data, indices, indptr, order, w, out, n_threads)
 
 
 def _fit_quietly(model, X, y):
