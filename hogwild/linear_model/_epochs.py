@@ -91,6 +91,26 @@ class Stopping:
     score: object = None
 
 
+class Plateau:
+    """scikit-learn's stopping counter on a value to minimise.
+
+    An epoch whose value is not below the best so far by ``margin`` counts
+    as no improvement; :meth:`update` says when ``n_iter_no_change`` such
+    epochs have come in a row. ``margin=None`` never reaches a plateau.
+    """
+
+    def __init__(self, margin, n_iter_no_change):
+        self.margin, self.n_iter_no_change = margin, n_iter_no_change
+        self.best, self.count = np.inf, 0
+
+    def update(self, value):
+        """Record an epoch's value; whether the plateau is reached."""
+        worse = self.margin is not None and value > self.best - self.margin
+        self.count = self.count + 1 if worse else 0
+        self.best = min(self.best, value)
+        return self.count >= self.n_iter_no_change
+
+
 @dataclass
 class Progress:
     """What the per-chunk hook is told: where the driver is."""
@@ -179,10 +199,11 @@ class EpochDriver:
         """
         prob, params, stop = self.strategy.problem, self.strategy.params, self.stopping
         n_rows = len(self.order)
-        tol = -np.inf if stop.tol is None else stop.tol
         eta = self.schedule.eta0
         params_eta = params.eta
-        best_loss, best_score, no_improvement = np.inf, -np.inf, 0
+        # the held-out score is maximised, the training loss minimised
+        plateau = Plateau(stop.tol if stop.score is not None else (
+            None if stop.tol is None else stop.tol * n_rows), stop.n_iter_no_change)
         report = Report(t=t, eta=eta)
         start_time = time.time()
         for epoch in range(max_epochs):
@@ -215,19 +236,11 @@ class EpochDriver:
                     f"Avg. loss: {sumloss / n_rows:f}"
                 )
                 print(f"Total training time: {time.time() - start_time:.2f} seconds.")
-            if stop.score is not None:
-                score = stop.score(t)
-                no_improvement = no_improvement + 1 if (
-                    tol > -np.inf and score < best_score + tol) else 0
-                best_score = max(best_score, score)
-            else:
-                no_improvement = no_improvement + 1 if (
-                    tol > -np.inf and sumloss > best_loss - tol * n_rows) else 0
-                best_loss = min(best_loss, sumloss)
-            if no_improvement >= stop.n_iter_no_change:
+            value = -stop.score(t) if stop.score is not None else sumloss
+            if plateau.update(value):
                 if stop.adaptive and eta > 1e-6:
                     eta /= 5.0
-                    no_improvement = 0
+                    plateau.count = 0
                 else:
                     if self.verbose:
                         print(f"Convergence after {epoch + 1} epochs took "
