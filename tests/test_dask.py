@@ -17,6 +17,7 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
 from hogwild import HogwildClassifier, HogwildRegressor  # noqa: E402
+from hogwild._threads import resolve_n_jobs  # noqa: E402
 from hogwild.dask import (DaskHogwildClassifier, DaskHogwildRegressor,  # noqa: E402
                           read_svmlight_files)
 
@@ -137,6 +138,17 @@ def test_partial_fit_and_stopping(client):
                                 n_jobs=1, client=client).fit(Xd, yd)
     assert est.n_iter_ < 200
     assert len(est.loss_curve_) == est.n_iter_
+
+
+def test_threads_per_worker_are_passed_to_openmp(client):
+    # Dask workers run with OMP_NUM_THREADS=1; n_jobs reaches the kernel anyway
+    X, y = make_sparse(n_samples=2000, seed=13)
+    est = DaskHogwildClassifier(**{**COMMON, "n_jobs": 2, "max_iter": 2},
+                                client=client).fit(*_dask(X, y))
+    two = resolve_n_jobs(2)  # 1 in a build without OpenMP
+    assert [h["threads"] for h in est.history_] == [[two, two], [two, two]]
+    est.set_params(n_jobs=None).fit(*_dask(X, y))
+    assert est.history_[0]["threads"] == [1, 1]  # the workers' own thread count
 
 
 def test_sync_every_fraction_trains_every_row(client):

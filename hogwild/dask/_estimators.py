@@ -133,7 +133,7 @@ class DaskHogwildMixin:
 
     # a test hook: called on the client with the clock the fit has reached
     _on_clock = None
-    # sync="ssp": {slot: seconds} a slot sleeps after each clock (a straggler)
+    # slowed workers, for tests and benchmarks (_worker.straggler_delay)
     _straggle = None
 
     def _local_class(self):
@@ -211,7 +211,8 @@ class DaskHogwildMixin:
             model = {"coef": coef, "intercept": intercept}
             if self.sync == "average":
                 model, history, n_clocks, clocks = train_average(
-                    client, parts, plan, clocks, model, self.verbose, self._on_clock)
+                    client, parts, plan, clocks, model, self.verbose, self._on_clock,
+                    self._straggle)
             else:
                 model, history, n_clocks = train_ssp(
                     client, parts, plan, clocks, model, self.staleness, self._straggle,

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from ._worker import apply_change, train_clock
+from ._worker import apply_change, straggler_delay, train_clock
 
 # How long a slot waits between asks while slower slots catch up.
 POLL_SECONDS = 0.002
@@ -116,7 +116,7 @@ class ParameterServer:
         self.pulls = snapshot["pulls"]
 
 
-def ssp_loop(plan, parts, server, slot, staleness, straggle=0.0, wait_limit=300.0):
+def ssp_loop(plan, parts, server, slot, staleness, straggle=None, wait_limit=300.0):
     """One slot's clocks under the server's rules, on the worker that holds ``parts``.
 
     Parameters
@@ -126,8 +126,8 @@ def ssp_loop(plan, parts, server, slot, staleness, straggle=0.0, wait_limit=300.
     server : Actor of ParameterServer
     slot : int
     staleness : int or None
-    straggle : float, default=0.0
-        Seconds to sleep after each clock: a slow worker, for tests and benchmarks.
+    straggle : dict, default=None
+        A slow worker, for tests and benchmarks (:func:`~._worker.straggler_delay`).
     wait_limit : float, default=300.0
         Longest wait for slower slots before giving up with an error.
 
@@ -168,6 +168,7 @@ def ssp_loop(plan, parts, server, slot, staleness, straggle=0.0, wait_limit=300.
         model["coef"] += change["coef"]
         model["intercept"] += change["intercept"]
         server.push(slot, clock, change).result()
-        if straggle:
-            time.sleep(straggle)
+        delay = straggler_delay(straggle, slot, clock)
+        if delay:
+            time.sleep(delay)
         clock += 1

@@ -27,7 +27,7 @@ from distributed.scheduler import KilledWorker
 from ..linear_model._epochs import Schedule
 from .. import _native
 from ._server import ParameterServer, ssp_loop
-from ._worker import Clocks, Plan, describe, merge, prepare, train_clock
+from ._worker import Clocks, Plan, describe, merge, prepare, straggler_delay, train_clock
 
 # The client pulls the model (a snapshot to restart from) every this many clocks.
 SNAPSHOT_EVERY = 10
@@ -44,9 +44,9 @@ class WorkerLost(Exception):
 
 
 def _summary(model):
-    """A merged model's loss, rows and whether every weight is finite (a few bytes)."""
+    """A merged model's loss, rows, whether it is finite, and each worker's threads."""
     finite = bool(np.isfinite(model["coef"]).all() and np.isfinite(model["intercept"]).all())
-    return model["loss"], model["rows"], finite
+    return model["loss"], model["rows"], finite, model["threads"]
 
 
 def _diverged(clock):
@@ -162,8 +162,20 @@ class Fault:
                 "often as asked.", RuntimeWarning, stacklevel=4)
 
 
-def train_average(client, parts, plan, clocks, model, verbose=0, on_clock=None):
+def _then_sleep(straggle, worker, train, plan, parts, model, clock, eta):
+    """``train(...)``, then a slowed worker's nap (benchmarks, tests)."""
+    result = train(plan, parts, model, clock, eta)
+    delay = straggler_delay(straggle, worker, clock)
+    if delay:
+        time.sleep(delay)
+    return result
+
+
+def train_average(client, parts, plan, clocks, model, verbose=0, on_clock=None,
+                  straggle=None):
     """``sync="average"``: every clock, each worker trains from the model; the changes merge.
+
+    ``straggle`` slows workers down (:func:`~._worker.straggler_delay`).
 
     Returns
     -------
@@ -186,12 +198,13 @@ def train_average(client, parts, plan, clocks, model, verbose=0, on_clock=None):
         start = time.perf_counter()
         groups = parts.groups()
         try:
-            changes = [client.submit(train_clock, plan_f, group, model_f, clock,
-                                     clocks.eta(clock), workers=[w],
-                                     allow_other_workers=True, pure=False)
-                       for w, group in groups.items()]
+            changes = [client.submit(_then_sleep, straggle, i, train_clock,
+                                     plan_f, group, model_f, clock, clocks.eta(clock),
+                                     workers=[w], allow_other_workers=True, pure=False)
+                       for i, (w, group) in enumerate(groups.items())]
             model_f = client.submit(merge, model_f, changes, col_sq_f, pure=False)
-            loss, rows, finite = client.submit(_summary, model_f, pure=False).result()
+            loss, rows, finite, threads = client.submit(_summary, model_f,
+                                                        pure=False).result()
         except WORKER_LOST as exc:
             fault.restarted(clock, snapshot[0])
             clock, model, clocks = snapshot[0], snapshot[1], copy.deepcopy(snapshot[2])
@@ -208,7 +221,7 @@ def train_average(client, parts, plan, clocks, model, verbose=0, on_clock=None):
         n_workers = len(groups)
         history.append({
             "clock": clock, "seconds": time.perf_counter() - start, "loss": loss,
-            "rows": rows, "workers": n_workers,
+            "rows": rows, "workers": n_workers, "threads": threads,
             # the changes up (float32) and the model down to every worker but one
             "bytes": n_workers * parts.n_features * model["coef"].shape[0]
             * (np.dtype(np.float32).itemsize + model["coef"].dtype.itemsize),
@@ -238,7 +251,7 @@ def train_ssp(client, parts, plan, clocks, model, staleness, straggle=None, verb
     Parameters
     ----------
     straggle : dict, default=None
-        ``{slot: seconds}`` a slot sleeps after each clock (a slow worker).
+        Slowed slots (:func:`~._worker.straggler_delay`).
 
     Returns
     -------
@@ -268,7 +281,7 @@ def train_ssp(client, parts, plan, clocks, model, staleness, straggle=None, verb
         server = server_f.result()
         server.restore(snapshot).result()
         loops = [client.submit(ssp_loop, plan_f, group, server, slot, staleness,
-                               (straggle or {}).get(slot, 0.0), workers=[w],
+                               straggle, workers=[w],
                                allow_other_workers=True, pure=False)
                  for slot, (w, group) in enumerate(groups)]
         try:

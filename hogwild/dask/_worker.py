@@ -237,6 +237,7 @@ def train_clock(plan, parts, model, clock, eta):
         "saturation": saturation,
         "loss": sumloss,
         "rows": n_rows_done,
+        "threads": n_threads,
     }
 
 
@@ -318,6 +319,7 @@ def merge(model, changes, col_sq):
         "intercept": intercept.astype(dtype, copy=False),
         "loss": float(sum(ch["loss"] for ch in changes)),
         "rows": int(sum(ch["rows"] for ch in changes)),
+        "threads": [ch["threads"] for ch in changes],
     }
 
 
@@ -393,3 +395,18 @@ class Clocks:
             self.plateau.count = 0
             return False
         return True
+
+
+def straggler_delay(straggle, worker, clock):
+    """Seconds a slowed worker sleeps after ``clock`` (benchmarks and tests).
+
+    ``straggle`` is ``{worker: seconds}`` (a sleep after every clock) or
+    ``{worker: (seconds, probability)}`` (a transient delay, drawn per
+    (worker, clock) so that runs repeat).
+    """
+    spec = (straggle or {}).get(worker, 0.0)
+    if not isinstance(spec, tuple):
+        return float(spec)
+    seconds, probability = spec
+    draw = np.random.default_rng([worker, clock]).random()
+    return float(seconds) if draw < probability else 0.0
