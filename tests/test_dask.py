@@ -288,11 +288,9 @@ def _fault_data():
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("sync", ["average", "ssp"])
-@pytest.mark.parametrize("victim", ["worker", "server"])
+@pytest.mark.parametrize("sync, victim", [("average", "worker"), ("ssp", "worker"),
+                                          ("ssp", "server")])
 def test_killed_worker_loses_nothing(process_client, sync, victim, monkeypatch):
-    if sync == "average" and victim == "server":
-        pytest.skip("sync='average' has no parameter server")
     from hogwild.dask import _train
 
     monkeypatch.setattr(_train, "SNAPSHOT_EVERY", 2)

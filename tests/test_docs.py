@@ -28,8 +28,10 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 # fenced blocks, also indented ones (inside list items)
 BLOCK = re.compile(r"^([ \t]*)```(python|console)\n(.*?)^\1```", re.S | re.M)
 # the pages whose examples must run, and so must have some
-PAGES_WITH_EXAMPLES = ["index.md", "getting-started.md", "user-guide.md", "cli.md"]
-PAGES = ["index", "getting-started", "user-guide", "cli", "api", "benchmarks", "design"]
+PAGES_WITH_EXAMPLES = ["index.md", "getting-started.md", "user-guide.md", "cli.md",
+                       "scaling-out.md"]
+PAGES = ["index", "getting-started", "user-guide", "cli", "scaling-out", "api", "benchmarks",
+         "design"]
 
 
 def blocks(page):
@@ -106,7 +108,8 @@ def test_sphinx_builds_every_page_without_warnings(tmp_path):
         assert (html / f"{page}.html").is_file(), page
     api = (html / "api.html").read_text()
     for name in ("HogwildClassifier", "HogwildRegressor", "partial_fit", "predict_proba",
-                 "show_config", "make_sparse_classification", "learning_rate"):
+                 "show_config", "make_sparse_classification", "learning_rate",
+                 "DaskHogwildClassifier", "read_svmlight_files", "to_local"):
         assert name in api, name
     bench = (html / "benchmarks.html").read_text()
     for plot in ("objective_vs_time", "speedup_vs_threads"):
@@ -114,7 +117,11 @@ def test_sphinx_builds_every_page_without_warnings(tmp_path):
     # the page names the machine its figures were measured on, as results.json records it
     machine = json.loads((DOCS / "bench" / "default" / "results.json").read_text())["machine"]
     assert "scikit-learn SGD" in bench and f"{machine['cpu_count']} vCPUs" in bench
-    assert len(list((html / "_images").glob("*.png"))) == 4
+    # benchmarks: 2 plots of the default run, 2 of news20; scaling out: 4
+    assert len(list((html / "_images").glob("*.png"))) == 8
+    scaling = (html / "scaling-out.html").read_text()
+    for plot in ("convergence", "straggler", "transient", "round_cost"):
+        assert re.search(rf'<img [^>]*src="_images/{plot}[^"]*\.png"', scaling), plot
     for page in PAGES:  # every page lists every page in its left sidebar
         text = (html / f"{page}.html").read_text()
         sidebar = text[text.index('aria-label="Pages"'):]

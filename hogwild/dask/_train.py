@@ -194,9 +194,12 @@ def train_average(client, parts, plan, clocks, model, verbose=0, on_clock=None,
     model_f = client.scatter([model], broadcast=True, hash=False)[0]
     history, clock = [], 0
     workers = _workers(client)
+    # Where each worker's partitions are is looked up again only after a
+    # failure or at a snapshot that finds the workers changed: between them,
+    # a round costs the client one round trip.
+    groups = parts.groups()
     while clock < clocks.n_clocks:
         start = time.perf_counter()
-        groups = parts.groups()
         try:
             changes = [client.submit(_then_sleep, straggle, i, train_clock,
                                      plan_f, group, model_f, clock, clocks.eta(clock),
@@ -210,12 +213,12 @@ def train_average(client, parts, plan, clocks, model, verbose=0, on_clock=None,
             clock, model, clocks = snapshot[0], snapshot[1], copy.deepcopy(snapshot[2])
             del history[clock:]
             wait(parts.futures, timeout=RECOMPUTE_TIMEOUT)  # Dask recomputes lost ones
+            groups = parts.groups()
             model_f = client.scatter([model], broadcast=True, hash=False)[0]
             plan_f, col_sq_f = client.scatter([plan, parts.col_sq], broadcast=True,
                                               hash=False)
             del exc
             continue
-        workers = _note_departures(client, workers, fault, clock)
         if not finite:
             raise _diverged(clock)
         n_workers = len(groups)
@@ -238,6 +241,9 @@ def train_average(client, parts, plan, clocks, model, verbose=0, on_clock=None,
             model = {"coef": model["coef"], "intercept": model["intercept"]}
             snapshot = (clock, model, copy.deepcopy(clocks))
             model_f = client.scatter([model], broadcast=True, hash=False)[0]
+            now = _note_departures(client, workers, fault, clock)
+            if now != workers:
+                workers, groups = now, parts.groups()
         if stop:
             break
     fault.warn()

@@ -299,17 +299,18 @@ def merge(model, changes, col_sq):
     coef = np.array(model["coef"], dtype=np.float64, copy=True)
     intercept = np.array(model["intercept"], dtype=np.float64, copy=True)
     n_workers = len(changes)
-    seen = col_sq > 0
     for k in range(coef.shape[0]):
         if n_workers == 1:
             coef[k] += changes[0]["coef"][k]
             intercept[k] += changes[0]["intercept"][k]
             continue
-        shares = np.array([kept(ch["saturation"][k] * col_sq) for ch in changes])
+        # a column the sample never saw keeps every change whole: kept(0) = 1
+        # for every worker, so rho = 1 and the weight mean_power(1, W) = 1
+        shares = [kept(ch["saturation"][k] * col_sq) for ch in changes]
+        total = np.sum(shares, axis=0)
         shares_b = np.array([kept(ch["saturation"][k]) for ch in changes])
         for w, ch in enumerate(changes):
-            rho = (shares.sum(axis=0) - shares[w]) / (n_workers - 1)
-            weight = np.where(seen, mean_power(rho, n_workers), 1.0)
+            weight = mean_power((total - shares[w]) / (n_workers - 1), n_workers)
             coef[k] += weight * ch["coef"][k]
             rho_b = (shares_b.sum() - shares_b[w]) / (n_workers - 1)
             intercept[k] += mean_power(np.float64(rho_b), n_workers) * ch["intercept"][k]
@@ -331,7 +332,7 @@ def apply_change(coef, intercept, change, col_sq, n_workers):
     """
     for k in range(coef.shape[0]):
         s = change["saturation"][k]
-        weight = np.where(col_sq > 0, mean_power(kept(s * col_sq), n_workers), 1.0)
+        weight = mean_power(kept(s * col_sq), n_workers)  # 1 where col_sq is 0
         coef[k] += weight * change["coef"][k]
         intercept[k] += mean_power(np.float64(kept(s)), n_workers) * change["intercept"][k]
 
