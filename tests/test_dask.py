@@ -242,8 +242,54 @@ def test_bad_input_is_refused_before_training(client):
     with pytest.raises(ValueError, match="not aligned"):
         est.fit(one_block, two_blocks)
     assert not hasattr(est, "coef_")  # nothing was fitted
-    with pytest.raises(ValueError, match="early_stopping"):
-        DaskHogwildClassifier(early_stopping=True, client=client).fit(Xd, yd)
+    with pytest.raises(ValueError, match="early_stopping needs sync='average'"):
+        DaskHogwildClassifier(early_stopping=True, sync="ssp", client=client).fit(Xd, yd)
+    with pytest.raises(ValueError, match="average is not supported"):
+        DaskHogwildClassifier(average=True, client=client).fit(Xd, yd)
+
+
+@pytest.mark.parametrize("classifier", [True, False])
+def test_early_stopping_holds_out_rows_and_stops(client, classifier):
+    task = "binary" if classifier else "regression"
+    X, y = make_sparse(n_samples=2000, task=task, seed=14)
+    cls = DaskHogwildClassifier if classifier else DaskHogwildRegressor
+    est = cls(early_stopping=True, validation_fraction=0.2, max_iter=300, tol=1e-3,
+              n_iter_no_change=3, random_state=0, n_jobs=1, client=client)
+    est.fit(*_dask(X, y))
+    assert est.n_iter_ < 300
+    assert {h["rows"] for h in est.history_} == {1600}  # 20% of each partition held out
+    scores = [h["validation_score"] for h in est.history_]
+    assert all(0 < score <= 1 for score in scores)
+    # each of the last n_iter_no_change scores beat the best before it by less than tol
+    assert all(scores[k] < max(scores[:k]) + 1e-3 for k in range(len(scores) - 3,
+                                                                len(scores)))
+    assert scores[-4] >= max(scores[:-4]) + 1e-3  # and the one before them did
+
+
+@pytest.mark.parametrize("classifier", [True, False])
+def test_validation_score_is_the_estimators_score(classifier):
+    from types import SimpleNamespace
+
+    from sklearn.metrics import accuracy_score, r2_score
+
+    from hogwild.dask._worker import prepare, score_from_sums, validation_sums
+
+    task = "multiclass" if classifier else "regression"
+    X, y = make_sparse(n_samples=900, task=task, seed=15)
+    local_cls = HogwildClassifier if classifier else HogwildRegressor
+    est = local_cls(early_stopping=True, validation_fraction=0.3, max_iter=5, tol=None,
+                    random_state=0).fit(X, y)
+    model = {"coef": est.coef_.reshape(-1, X.shape[1]),
+             "intercept": np.asarray(est.intercept_).reshape(-1)}
+    parts = [prepare(est, i, X[rows], y[rows], None, np.float64, seed=3)
+             for i, rows in enumerate(np.array_split(np.arange(900), 3))]
+    plan = SimpleNamespace(estimator=est)
+    sums = [validation_sums(plan, [part], model) for part in parts]
+    held_X = sp.vstack([part.X[part.val_idx] for part in parts])
+    held_y = np.concatenate([part.y[part.val_idx] for part in parts])
+    metric = accuracy_score if classifier else r2_score
+    assert score_from_sums(sums) == pytest.approx(metric(held_y, est.predict(held_X)))
+    assert sum(len(p.val_idx) for p in parts) == 270
 
 
 def test_embedded_cluster_when_no_client(tmp_path):

@@ -162,10 +162,11 @@ class DaskHogwildMixin:
         return local
 
     def _check_dask_params(self, for_partial_fit=False):
-        if self.early_stopping:
+        if self.early_stopping and self.sync == "ssp":
             raise ValueError(
-                "early_stopping is not supported on Dask yet: use tol (the training "
-                "loss of every worker's rows) or fit the local estimator.")
+                "early_stopping needs sync='average': under 'ssp' no model is the one "
+                "every worker has seen at an epoch's end to score. Use tol (the training "
+                "loss of every worker's rows), or sync='average'.")
         if self.average:
             raise ValueError(
                 "average is not supported on Dask yet: each worker would keep a running "
@@ -181,7 +182,12 @@ class DaskHogwildMixin:
         first_call = not hasattr(self, "coef_")
         with fit_client(self.client) as client:
             local = self._local_class()(**self._local_params())
-            parts = Partitions.compute(client, local, blocks, dtype, classifier)
+            parts = Partitions.compute(client, local, blocks, dtype, classifier,
+                                       seed=check_random_state(self.random_state).randint(
+                                           MAX_INT))
+            if self.early_stopping and not any(s["held_out"] for s in parts.summaries):
+                raise ValueError("early_stopping holds out no rows: increase "
+                                 "validation_fraction or the partitions' size.")
             if not first_call and parts.n_features != self.n_features_in_:
                 raise ValueError(
                     f"X has {parts.n_features} features, but {type(self).__name__} is "
@@ -207,7 +213,7 @@ class DaskHogwildMixin:
             plan = make_plan(self, local, parts, self.sync_every, seeds, self.t_, epochs_done)
             clocks = Clocks(plan.schedule, self.sync_every, max_iter, epochs_done,
                             None if for_partial_fit else self.tol, self.n_iter_no_change,
-                            parts.n_total)
+                            parts.n_total, by_score=bool(self.early_stopping))
             model = {"coef": coef, "intercept": intercept}
             if self.sync == "average":
                 model, history, n_clocks, clocks = train_average(
@@ -326,8 +332,11 @@ class DaskHogwildClassifier(DaskHogwildMixin, HogwildClassifier):
         Epochs of each worker's rows per round or clock; 0.25 is a quarter
         of its rows.
 
-    The other parameters are ``HogwildClassifier``'s; ``early_stopping``
-    and ``average`` are not supported on Dask yet (a clear error).
+    The other parameters are ``HogwildClassifier``'s. ``early_stopping``
+    holds out ``validation_fraction`` of every partition and scores the
+    merged model on all of them at each epoch's end (``sync='average'``
+    only); ``average`` (averaged SGD) is not supported on Dask yet (a clear
+    error).
 
     Attributes
     ----------

@@ -27,7 +27,8 @@ from distributed.scheduler import KilledWorker
 from ..linear_model._epochs import Schedule
 from .. import _native
 from ._server import ParameterServer, ssp_loop
-from ._worker import Clocks, Plan, describe, merge, prepare, straggler_delay, train_clock
+from ._worker import (Clocks, Plan, describe, merge, prepare, score_from_sums, straggler_delay,
+                      train_clock, validation_sums)
 
 # The client pulls the model (a snapshot to restart from) every this many clocks.
 SNAPSHOT_EVERY = 10
@@ -75,8 +76,11 @@ class Partitions:
         self.col_sq = sum(s["col_sq"] for s in summaries) / max(1, self.n_total)
 
     @classmethod
-    def compute(cls, client, estimator, blocks, dtype, classifier):
-        """Compute and check ``blocks`` (``(X, y, sample_weight)`` delayed triples) on the workers."""
+    def compute(cls, client, estimator, blocks, dtype, classifier, seed=0):
+        """Compute and check ``blocks`` (``(X, y, sample_weight)`` delayed triples) on the workers.
+
+        ``seed`` seeds early stopping's split of each partition.
+        """
         import dask
 
         # Partitions go to the workers in row order, once (the first P / W to
@@ -84,7 +88,8 @@ class Partitions:
         # fixed random_state, is the same on any cluster of as many workers.
         workers = sorted(_workers(client))
         futures = [
-            client.compute(dask.delayed(prepare, pure=False)(estimator, i, X, y, sw, dtype),
+            client.compute(dask.delayed(prepare, pure=False)(estimator, i, X, y, sw, dtype,
+                                                             seed),
                            workers=[workers[i * len(workers) // len(blocks)]],
                            allow_other_workers=True)
             for i, (X, y, sw) in enumerate(blocks)]
@@ -208,6 +213,13 @@ def train_average(client, parts, plan, clocks, model, verbose=0, on_clock=None,
             model_f = client.submit(merge, model_f, changes, col_sq_f, pure=False)
             loss, rows, finite, threads = client.submit(_summary, model_f,
                                                         pure=False).result()
+            score = None
+            if clocks.by_score and clocks.ends_epoch(clock):
+                sums = client.gather([
+                    client.submit(validation_sums, plan_f, group, model_f, workers=[w],
+                                  allow_other_workers=True, pure=False)
+                    for w, group in groups.items()])
+                score = score_from_sums(sums)
         except WORKER_LOST as exc:
             fault.restarted(clock, snapshot[0])
             clock, model, clocks = snapshot[0], snapshot[1], copy.deepcopy(snapshot[2])
@@ -224,6 +236,7 @@ def train_average(client, parts, plan, clocks, model, verbose=0, on_clock=None,
         n_workers = len(groups)
         history.append({
             "clock": clock, "seconds": time.perf_counter() - start, "loss": loss,
+            "validation_score": score,
             "rows": rows, "workers": n_workers, "threads": threads,
             # the changes up (float32) and the model down to every worker but one
             "bytes": n_workers * parts.n_features * model["coef"].shape[0]
@@ -234,7 +247,7 @@ def train_average(client, parts, plan, clocks, model, verbose=0, on_clock=None,
                   f"{history[-1]['seconds']:.3f} s")
         if on_clock is not None:
             on_clock(clock)
-        stop = clocks.record(clock, loss, rows)
+        stop = clocks.record(clock, loss, rows, score)
         clock += 1
         if stop or clock % SNAPSHOT_EVERY == 0 or clock == clocks.n_clocks:
             model = model_f.result()

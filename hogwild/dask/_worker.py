@@ -42,16 +42,19 @@ class Part:
     X: object  # canonical CSR or C-ordered ndarray
     y: np.ndarray
     sample_weight: np.ndarray
+    train_idx: np.ndarray  # the rows trained on (all but the held-out ones)
+    val_idx: object = None  # early stopping's held-out rows, or None
     _inv_freq: object = field(default=None, repr=False)
 
     @property
     def n_rows(self):
-        return self.X.shape[0]
+        """Rows trained on."""
+        return self.train_idx.shape[0]
 
     def inv_freq(self):
-        """``n / d_u`` over this partition's rows (the shared strategy's L2), once."""
+        """``n / d_u`` over this partition's training rows (the shared strategy's L2), once."""
         if self._inv_freq is None:
-            self._inv_freq = KernelRows(self.X).inv_freq(np.arange(self.n_rows))
+            self._inv_freq = KernelRows(self.X).inv_freq(self.train_idx)
         return self._inv_freq
 
 
@@ -62,8 +65,12 @@ def _plain(block):
     return block
 
 
-def prepare(estimator, index, X, y, sample_weight, dtype):
+def prepare(estimator, index, X, y, sample_weight, dtype, seed=0):
     """A raw block checked as a local ``fit`` checks its data, as a :class:`Part`.
+
+    With ``estimator.early_stopping``, a ``validation_fraction`` of the
+    partition's rows is held out (stratified for a classifier where every
+    class has two rows), by a split seeded by (``seed``, partition).
 
     Raises
     ------
@@ -84,9 +91,74 @@ def prepare(estimator, index, X, y, sample_weight, dtype):
             sample_weight = _plain(sample_weight)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype,
                                              ensure_non_negative=True)
+        train_idx, val_idx = _split(estimator, index, y, seed)
     except (ValueError, TypeError) as exc:
         raise type(exc)(f"partition {index}: {exc}") from exc
-    return Part(index, X, y, sample_weight)
+    return Part(index, X, y, sample_weight, train_idx, val_idx)
+
+
+def _split(estimator, index, y, seed):
+    """``(train_idx, val_idx)`` of one partition: every row, or early stopping's split."""
+    rows = np.arange(len(y), dtype=np.int64)
+    if not estimator.early_stopping:
+        return rows, None
+    from sklearn.base import is_classifier
+    from sklearn.model_selection import train_test_split
+
+    stratify = None
+    if is_classifier(estimator) and np.unique(y, return_counts=True)[1].min() >= 2:
+        stratify = y
+    train_idx, val_idx = train_test_split(rows, test_size=estimator.validation_fraction,
+                                          random_state=_problem_seed(seed ^ 0x5EED, index),
+                                          stratify=stratify)
+    if len(train_idx) == 0:
+        raise ValueError(f"{len(rows)} rows leave none to train on after holding out "
+                         "validation_fraction; use larger partitions.")
+    return np.sort(train_idx), np.sort(val_idx)
+
+
+def validation_sums(plan, parts, model):
+    """Sums over the held-out rows of ``parts`` that make the estimator's score.
+
+    Classifier: ``(weighted correct, weight)``, for accuracy. Regressor:
+    ``(weighted squared error, weighted sum of y, of y**2, weight)``, for R^2.
+    """
+    est = plan.estimator
+    coef, intercept = model["coef"], model["intercept"]
+    if is_classifier_plan(plan):
+        sums = np.zeros(2)
+    else:
+        sums = np.zeros(4)
+    for part in parts:
+        if part.val_idx is None or not len(part.val_idx):
+            continue
+        X, y = part.X[part.val_idx], part.y[part.val_idx]
+        w = part.sample_weight[part.val_idx].astype(np.float64)
+        scores = np.asarray(X @ coef.T, dtype=np.float64) + intercept
+        if is_classifier_plan(plan):
+            classes = est.classes_
+            predicted = (classes[(scores[:, 0] > 0).astype(int)] if len(classes) == 2
+                         else classes[np.argmax(scores, axis=1)])
+            sums += (np.sum(w * (predicted == y)), np.sum(w))
+        else:
+            y = y.astype(np.float64)
+            sums += (np.sum(w * (y - scores[:, 0]) ** 2), np.sum(w * y), np.sum(w * y * y),
+                     np.sum(w))
+    return sums
+
+
+def score_from_sums(sums):
+    """The estimator's score (accuracy or R^2) from :func:`validation_sums` of every worker."""
+    total = np.sum(sums, axis=0)
+    if len(total) == 2:
+        return total[0] / max(total[1], 1e-300)
+    sse, sy, syy, w = total
+    spread = syy - sy * sy / max(w, 1e-300)
+    return 1.0 - sse / spread if spread > 0 else 0.0
+
+
+def is_classifier_plan(plan):
+    return hasattr(plan.estimator, "classes_")
 
 
 def describe(part, classifier):
@@ -99,6 +171,7 @@ def describe(part, classifier):
         "nnz": part.X.nnz if sp.issparse(part.X) else part.X.size,
         # the merge's column statistic, weighted by rows when the parts are pooled
         "col_sq": rows.mean_square() * part.n_rows,
+        "held_out": 0 if part.val_idx is None else len(part.val_idx),
     }
     if classifier:
         labels, counts = np.unique(part.y, return_counts=True)
@@ -207,13 +280,13 @@ def train_clock(plan, parts, model, clock, eta):
 
         def train(problem_and_seed, threads, on_chunk):
             problem, seed = problem_and_seed
-            driver = est._driver(problem, seed, rows, np.arange(part.n_rows), threads,
+            driver = est._driver(problem, seed, rows, part.train_idx, threads,
                                  schedule=plan.schedule, inv_freq=inv_freq, validation=None,
                                  for_partial_fit=True, on_chunk=on_chunk)
             loss, steps = 0.0, 0.0
             try:
                 for epoch, start, stop in pieces:
-                    order = np.arange(part.n_rows, dtype=np.int64)
+                    order = part.train_idx.copy()
                     if est.shuffle:
                         _native.shuffle(order, epoch_seed(seed, plan.epochs_done + epoch))
                     driver.strategy.params.eta = eta
@@ -361,11 +434,13 @@ class Clocks:
     """
 
     def __init__(self, schedule, fraction, max_iter, epochs_done, tol, n_iter_no_change,
-                 n_total):
+                 n_total, by_score=False):
         self.schedule, self.fraction, self.epochs_done = schedule, fraction, epochs_done
         self.n_clocks = max(1, int(np.ceil(max_iter / fraction - 1e-9)))
-        self.n_total = n_total
-        self.plateau = Plateau(None if tol is None else tol * n_total, n_iter_no_change)
+        self.n_total, self.by_score = n_total, by_score
+        # the held-out score is maximised, the training loss minimised
+        margin = None if tol is None else (tol if by_score else tol * n_total)
+        self.plateau = Plateau(margin, n_iter_no_change)
         self._eta = schedule.eta0
         self._loss, self._rows = 0.0, 0
         self.losses = []  # the summed training loss of each finished epoch
@@ -380,16 +455,24 @@ class Clocks:
             return self.schedule.first_eta(self.epochs_done + int(clock * self.fraction))
         return self._eta
 
-    def record(self, clock, loss, rows):
-        """Add a finished clock's summed loss; whether the fit should stop after it."""
+    def ends_epoch(self, clock):
+        """Whether an epoch ends with clock ``clock`` (the stopping rule looks then)."""
+        return int((clock + 1) * self.fraction + 1e-9) != int(clock * self.fraction + 1e-9)
+
+    def record(self, clock, loss, rows, score=None):
+        """Add a finished clock's summed loss; whether the fit should stop after it.
+
+        ``score`` is the held-out score after the clock (early stopping), given
+        where :meth:`ends_epoch`.
+        """
         self._loss += loss
         self._rows += rows
-        if int((clock + 1) * self.fraction + 1e-9) == int(clock * self.fraction + 1e-9):
-            return False  # the epoch goes on
+        if not self.ends_epoch(clock):
+            return False
         epoch_loss = self._loss / max(1, self._rows) * self.n_total
         self.losses.append(epoch_loss)
         self._loss, self._rows = 0.0, 0
-        if not self.plateau.update(epoch_loss):
+        if not self.plateau.update(-score if self.by_score else epoch_loss):
             return False
         if self.schedule.learning_rate == "adaptive" and self._eta > 1e-6:
             self._eta /= 5.0
