@@ -124,14 +124,22 @@ def round_cost(client, widths, rows=20_000, nnz=30):
         start = time.perf_counter()
         local.fit(X, y)
         local_epoch = (time.perf_counter() - start) / 4
+        ssp = DaskHogwildClassifier(**PARAMS, max_iter=4, n_jobs=1, client=client,
+                                    sync="ssp", staleness=0).fit(Xd, yd)
+        # a clock of the slowest slot: from one push of clock c to the next of c + 1
+        ends = {}
+        for slot, clock, seconds in ssp.history_["push_times"]:
+            ends[clock] = max(ends.get(clock, 0.0), seconds)
+        clock_seconds = float(np.median(np.diff([ends[c] for c in sorted(ends)])))
         entry = {"n_features": width, "rows": rows,
                  "round_seconds": float(np.median([r["seconds"] for r in rounds])),
+                 "ssp_clock_seconds": clock_seconds,
                  "local_epoch_seconds": local_epoch,
                  "bytes_per_round": rounds[0]["bytes"]}
         out.append(entry)
-        print(f"  {width:>10} features: round {entry['round_seconds']:.3f} s, local epoch "
-              f"{local_epoch:.3f} s, {entry['bytes_per_round'] / 1e6:.1f} MB a round",
-              flush=True)
+        print(f"  {width:>10} features: round {entry['round_seconds']:.3f} s, ssp clock "
+              f"{clock_seconds:.3f} s, local epoch {local_epoch:.3f} s, "
+              f"{entry['bytes_per_round'] / 1e6:.1f} MB a round", flush=True)
     return out
 
 
@@ -212,6 +220,8 @@ def plot(results, out):
     fig, ax = plt.subplots(figsize=(6, 4))
     widths = [c["n_features"] for c in cost]
     ax.plot(widths, [c["round_seconds"] for c in cost], marker="o", label="average round")
+    ax.plot(widths, [c["ssp_clock_seconds"] for c in cost], marker="o",
+            label="ssp clock (s=0)")
     ax.plot(widths, [c["local_epoch_seconds"] for c in cost], marker="o",
             label="local epoch, same rows")
     ax.set_xscale("log")

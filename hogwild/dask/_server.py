@@ -52,6 +52,8 @@ class ParameterServer:
         self.staleness, self.col_sq, self.rule = staleness, col_sq, clocks
         self.stop_at = clocks.n_clocks
         self.started = []  # (slot, clock, slowest slot's pushed clocks) at each start
+        self.push_times = []  # (slot, clock, seconds since the server started) at each push
+        self.t0 = time.perf_counter()
         self.pushed = {}  # clock -> [summed loss, rows, slots]
         self.pulls = 0
 
@@ -77,6 +79,7 @@ class ParameterServer:
             return False
         apply_change(self.coef, self.intercept, change, self.col_sq, len(self.clocks))
         self.clocks[slot] += 1
+        self.push_times.append((slot, clock, time.perf_counter() - self.t0))
         entry = self.pushed.setdefault(clock, [0.0, 0, 0])
         entry[0] += change["loss"]
         entry[1] += change["rows"]
@@ -103,7 +106,8 @@ class ParameterServer:
                 "started": list(self.started), "losses": list(self.rule.losses),
                 "pending": {c: list(v) for c, v in self.pushed.items()},
                 "plateau": (self.rule.plateau.best, self.rule.plateau.count),
-                "eta": self.rule._eta, "pulls": self.pulls}
+                "eta": self.rule._eta, "pulls": self.pulls,
+                "push_times": list(self.push_times)}
 
     def restore(self, snapshot):
         """Take up a snapshot's rule state (the model and clocks came with the constructor)."""
@@ -114,6 +118,7 @@ class ParameterServer:
         self.rule._eta = snapshot["eta"]
         self.stop_at = snapshot["stop_at"]
         self.pulls = snapshot["pulls"]
+        self.push_times = list(snapshot["push_times"])
 
 
 def ssp_loop(plan, parts, server, slot, staleness, straggle=None, wait_limit=300.0):

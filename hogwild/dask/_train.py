@@ -277,8 +277,8 @@ def train_ssp(client, parts, plan, clocks, model, staleness, straggle=None, verb
     model : dict
     history : dict
         The server's record: ``started`` (slot, clock, slowest slot's
-        clock) at each clock's start, ``losses`` per epoch, ``pulls``,
-        ``seconds``.
+        clock) at each clock's start, ``push_times`` (slot, clock, seconds)
+        at each push, ``losses`` per epoch, ``pulls``, ``seconds``.
     n_clocks : int
         Clocks run (the slowest slot's).
     """
@@ -288,7 +288,7 @@ def train_ssp(client, parts, plan, clocks, model, staleness, straggle=None, verb
     snapshot = {"coef": model["coef"], "intercept": model["intercept"],
                 "clocks": [0] * n_slots, "stop_at": clocks.n_clocks, "started": [],
                 "losses": [], "pending": {}, "plateau": (np.inf, 0),
-                "eta": clocks.schedule.eta0, "pulls": 0}
+                "eta": clocks.schedule.eta0, "pulls": 0, "push_times": []}
     start = time.perf_counter()
     plan_f = client.scatter(plan, broadcast=True, hash=False)
     last_snapshot_clock = 0
@@ -340,7 +340,7 @@ def train_ssp(client, parts, plan, clocks, model, staleness, straggle=None, verb
         raise _diverged(min(snapshot["clocks"]))
     history = {"started": snapshot["started"], "losses": snapshot["losses"],
                "pulls": snapshot["pulls"], "seconds": time.perf_counter() - start,
-               "clocks": snapshot["clocks"]}
+               "clocks": snapshot["clocks"], "push_times": snapshot["push_times"]}
     return model, history, min(snapshot["clocks"])
 
 
