@@ -89,11 +89,12 @@ def main(argv=None):
                         "--rootdir", os.path.dirname(sklearn.__file__), *argv],
                        plugins=[tally])
     ours = {k: v for k, v in tally.outcomes.items() if k in tally.ours}
-    failed = sorted(k for k, v in ours.items() if v != "passed")
-    print(f"\nn_jobs={n_jobs}: {len(ours) - len(failed)} of {len(ours)} tests that build a "
-          f"hogwild estimator pass ({len(tally.outcomes)} tests run in all)")
+    failed = sorted(k for k, v in ours.items() if v == "failed")
+    passed = sum(v == "passed" for v in tally.outcomes.values())
+    print(f"\nn_jobs={n_jobs}: {passed} of the {len(tally.outcomes)} tests pass; "
+          f"{len(ours)} of them build a hogwild estimator, of which {len(failed)} fail")
     for nodeid in failed:
-        print(f"  {ours[nodeid]}: {nodeid.split('::', 1)[-1]}")
+        print(f"  failed: {nodeid.split('::', 1)[-1]}")
     return code
 
 

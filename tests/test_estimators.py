@@ -564,6 +564,30 @@ def test_negative_power_t_warns_as_scikit_learn_does(Est, Ref, power_t, binary_d
             == future_warnings(Ref(**params), "partial_fit") == [])
 
 
+@pytest.mark.parametrize("Est, Ref", [(HogwildClassifier, SGDClassifier),
+                                      (HogwildRegressor, SGDRegressor)])
+def test_warnings_and_errors_in_scikit_learns_words(Est, Ref, binary_data, regression_data):
+    # what scikit-learn's own test_sgd.py matches (test_sgd_random_state,
+    # test_sgd_error_on_zero_validation_weight, test_underflow_or_overflow)
+    X, y = _data_for(Est, binary_data, regression_data)
+    for est in (Est(n_jobs=1, max_iter=1, random_state=0), Ref(max_iter=1, random_state=0)):
+        with pytest.warns(ConvergenceWarning, match="Maximum number of iteration reached"):
+            est.fit(X, y)
+    # early stopping with no weight among the held-out rows: the classifiers
+    # say so, the regressors refuse weights that are all zero
+    messages = []
+    for est in (Est(n_jobs=1, early_stopping=True), Ref(early_stopping=True)):
+        with pytest.raises(ValueError) as error:
+            est.fit(X, y, sample_weight=np.zeros(X.shape[0]))
+        messages.append(str(error.value))
+    assert messages[0] == messages[1]
+    assert ("validation set are all zero" in messages[0]) == (Est is HogwildClassifier)
+    diverging = Est(n_jobs=1, learning_rate="constant", eta0=1e6, max_iter=50)
+    with pytest.raises(ValueError, match=r"Floating-point under-/overflow occurred at epoch "
+                       r"#.* Scaling input data with StandardScaler or MinMaxScaler might help"):
+        diverging.fit(X.toarray() * 1e150, y)
+
+
 @pytest.mark.parametrize("Est", ESTIMATORS)
 def test_validation_set_not_used_for_training(Est):
     # scikit-learn's own test (linear_model/tests/test_sgd.py) with our classes:

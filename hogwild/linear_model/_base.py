@@ -35,6 +35,20 @@ MAX_INT = np.iinfo(np.int32).max
 SPARSE_INTERCEPT_DECAY = 0.01
 
 
+def _none_positive(sample_weight, rows, n_samples):
+    """Whether given per-row weights hold no positive weight at ``rows``.
+
+    Anything but a 1-D array of ``n_samples`` weights is left to
+    ``_check_sample_weight``.
+    """
+    if sample_weight is None:
+        return False
+    weights = np.asarray(sample_weight)
+    if weights.shape != (n_samples,) or weights.dtype.kind not in "biuf":
+        return False
+    return not np.any(weights[rows] > 0)
+
+
 class BaseHogwild(SparseCoefMixin, BaseEstimator):
     """Shared parameters, validation and training of the linear estimators."""
 
@@ -279,6 +293,17 @@ class BaseHogwild(SparseCoefMixin, BaseEstimator):
         # integer random_state gives the same seeds with or without a split)
         train_idx, val_idx = self._split(n_samples, y)
         draws = check_random_state(self.random_state).randint(MAX_INT, size=n_out).tolist()
+        if not is_classifier(self):
+            # scikit-learn's regressors refuse weights that are all zero
+            # first, its classifiers look at the held-out rows' first
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+            )
+        if val_idx is not None and _none_positive(sample_weight, val_idx, n_samples):
+            raise ValueError(
+                "The sample weights for validation set are all zero, consider using a "
+                "different random state."
+            )
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=X.dtype, ensure_non_negative=True
         )
@@ -354,7 +379,7 @@ class BaseHogwild(SparseCoefMixin, BaseEstimator):
             y = self._prepare_targets(X, y, classes=None, first_call=True)
             self._train(X, y, sample_weight, coef_init, intercept_init,
                         self.max_iter, for_partial_fit=False)
-            if self.tol is not None and self.n_iter_ == self.max_iter and self.max_iter > 1:
+            if self.tol is not None and self.n_iter_ == self.max_iter:
                 warnings.warn(
                     "Maximum number of iteration reached before convergence. "
                     "Consider increasing max_iter to improve the fit.",
