@@ -339,12 +339,16 @@ def test_multiclass_one_vs_rest(multiclass_data):
 
 
 @needs_openmp
-def test_multiclass_across_threads_is_reproducible(multiclass_data):
-    # Classes run on separate threads with one OpenMP thread each: deterministic.
+@pytest.mark.parametrize("average", [False, True])
+def test_multiclass_across_threads_is_reproducible(multiclass_data, average):
+    # Classes run on separate threads with one OpenMP thread each: deterministic,
+    # averaged too (one thread per class trains on replicas, not the shared buffer).
     X, y = multiclass_data
-    a = HogwildClassifier(n_jobs=2, random_state=0, max_iter=5, tol=None).fit(X, y)
-    b = HogwildClassifier(n_jobs=1, random_state=0, max_iter=5, tol=None).fit(X, y)
+    params = dict(random_state=0, max_iter=5, tol=None, average=average)
+    a = HogwildClassifier(n_jobs=2, **params).fit(X, y)
+    b = HogwildClassifier(n_jobs=1, **params).fit(X, y)
     np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(a.intercept_, b.intercept_)
 
 
 def test_class_weight_balanced_and_dict(binary_data):
