@@ -760,7 +760,7 @@ def build_parser():
     bench.add_argument("--target", type=positive(float), default=None, metavar="GAP",
                        help="relative gap to the optimum that the time-to-target race "
                             "counts as reached (default: 0.001 with --data; 0.01 on the "
-                            "generated data, where plain SGD levels off above 0.001)"),
+                            "generated data, where plain SGD levels off above 0.001)")
     bench.add_argument("--out", metavar="DIR",
                        help="write results.json and plots there (default: a folder "
                             "named for the data and loss in ./hogwild-bench)")

@@ -9,13 +9,14 @@ all-cores default), then prints the outcomes of the tests that build one of
 them. Tests of ``SGDOneClassSVM`` and of scikit-learn's private internals
 run too, with scikit-learn's classes where they are not replaced.
 
-Not part of the suite (its name does not start with ``test_``):
-scikit-learn's file tests scikit-learn's algorithm, and the differences are
-listed in docs/user-guide.md, "Differences from scikit-learn's SGD".
+pytest does not collect this file (its name does not start with ``test_``);
+``tests/test_sklearn_compat.py`` runs it and holds its failures to the list in
+docs/user-guide.md, "Differences from scikit-learn's SGD".
 """
 import os
 import sys
 import types
+
 
 def _with_n_jobs(cls, n_jobs):
     """A subclass of ``cls`` whose ``n_jobs`` defaults to ``n_jobs`` (get_params sees it)."""

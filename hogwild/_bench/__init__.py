@@ -34,8 +34,7 @@ from ._timing import TARGET_GAP, Contender, cpu_use, time_epochs, time_floor, ti
 
 __all__ = [
     "BENCH_LOSSES", "BUILTIN_TARGET_GAP", "Contender", "TARGET_GAP", "cpu_use", "format_report",
-    "generated_data",
-    "load_binary_svmlight", "machine_info", "reference_solver", "run_benchmark", "run_peers",
-    "solve_optimum", "time_epochs", "time_floor", "time_liblinear", "time_to_target",
-    "write_results",
+    "generated_data", "load_binary_svmlight", "machine_info", "reference_solver",
+    "run_benchmark", "run_peers", "solve_optimum", "time_epochs", "time_floor",
+    "time_liblinear", "time_to_target", "write_results",
 ]
