@@ -10,7 +10,8 @@ calls):
 - :func:`sgd_epoch` with a :class:`SharedState`: the Hogwild! paper's
   method, every thread on one weight buffer with plain loads and stores;
 - :func:`sgd_epoch_replicas` with a :class:`ReplicaState`: a private scaled
-  replica per thread, merged at barriers.
+  replica per thread, merged at barriers; with one thread, sequential SGD as
+  scikit-learn's, averaged SGD included.
 
 Everything inside runs without the GIL. The estimators validate every input
 before calling in: these functions trust the index bounds and the parameter
@@ -361,6 +362,16 @@ ctypedef struct ThreadState:
     double pad[11]      # 128 bytes: no two threads' states share a cache line
 
 
+ctypedef struct Average:
+    # the running mean of a scaled sequential model, as scikit-learn keeps
+    # it (Xu 2011; Bottou, "SGD tricks", 2012): mean = (aw + a * stored) / b,
+    # aw an array beside the weights; a row updates aw on its non-zeros only
+    double a
+    double b
+    double intercept    # the intercept's running mean
+    double start        # the first step averaged
+
+
 cdef class ReplicaState:
     """The model a replica fit trains, its replicas and per-thread state.
 
@@ -379,6 +390,11 @@ cdef class ReplicaState:
         thread.
     l1 : bool, default=False
         Keep per-replica L1 bookkeeping (``l1_received``).
+    average : tuple of (avg_coef, avg_intercept) or None
+        Averaged SGD (one thread only): the running means, up to date on
+        entry and on return, updated in place; ``average_start`` is the first
+        step they count.
+    average_start : int, default=0
 
     Attributes
     ----------
@@ -387,12 +403,21 @@ cdef class ReplicaState:
     """
 
     cdef public object coef, intercept, replicas, col_sq, l1_received
+    cdef public object avg_coef, avg_intercept
+    cdef public int64_t average_start
     cdef readonly int team
     cdef object _threads_buffer
     cdef ThreadState *threads
 
-    def __init__(self, coef, intercept, replicas, col_sq, l1=False):
+    def __init__(self, coef, intercept, replicas, col_sq, l1=False, average=None,
+                 average_start=0):
         n_threads = replicas.shape[0]
+        if average is not None and n_threads != 1:
+            raise ValueError("averaging needs a team of one")
+        if average is None:
+            average = (np.empty(0, dtype=coef.dtype), np.empty(0, dtype=coef.dtype))
+        self.avg_coef, self.avg_intercept = average
+        self.average_start = average_start
         self.coef, self.intercept, self.replicas, self.col_sq = coef, intercept, replicas, col_sq
         shape = (n_threads, coef.shape[0]) if l1 else (0, 0)
         self.l1_received = np.zeros(shape, dtype=coef.dtype)
@@ -457,6 +482,17 @@ def sgd_epoch_replicas(
     view of ``coef``, or one replica folded into it at the end): sequential
     SGD with exact L2, as scikit-learn does it.
 
+    Averaging (``state.avg_coef`` non-empty, one thread) is scikit-learn's
+    averaged SGD: from step ``average_start`` on, the mean of the weights
+    after each row. It is kept as scikit-learn keeps it (Xu 2011): the mean
+    of the scaled weights is ``(avg_coef + a * stored) / b`` for two scalars
+    ``a`` and ``b``, so a row writes the mean on its own non-zeros only. The
+    mean takes in the weights after the row's L1 pull too (scikit-learn's
+    takes the pull in after the fact, as if every earlier weight had had
+    it). The mean is written out in full at the end of the call (and when
+    the scale is folded into the weights), so where calls cut the rows
+    changes nothing but rounding.
+
     Parameters
     ----------
     data, indices, indptr, y, sample_weight, order, t_start, params
@@ -477,6 +513,10 @@ def sgd_epoch_replicas(
         floating[:, ::1] l1_received = state.l1_received
         const double[::1] col_sq = state.col_sq
         ThreadState *threads = state.threads
+        floating[::1] avg_coef = state.avg_coef
+        floating[::1] avg_intercept = state.avg_intercept
+        Average avg
+        floating *aw = NULL
         Params P = params.c
         Params mine
         bint dense = indptr.shape[0] == 0
@@ -506,76 +546,102 @@ def sgd_epoch_replicas(
         threads[r].loss_sum = 0.0
         threads[r].saturation = 0.0
 
-    with nogil, parallel(num_threads=P.n_threads):
-        # each thread reads its own copy: the shared struct is reached through
-        # a pointer, which every float64 weight store might alias
-        mine = P
-        tid = threadid()
-        team = hw_team_size()
-        w = &replicas[tid, 0]
-        me = &threads[tid]
-        q = &l1_received[tid, 0] if use_l1 else NULL
-        lo = tid * n_features // team
-        hi = (tid + 1) * n_features // team
-        k0 = 0
-        while k0 < n_rows:
-            k1 = k0 + sync_rows
-            if k1 > n_rows:
-                k1 = n_rows
-            k = k0 + tid
-            while k < k1:
-                if not dense and k + PREFETCH * team < n_rows:
-                    prefetch_row(v, ind, ptr, order[k + PREFETCH * team])
+    if avg_coef.shape[0] > 0:
+        # averaged SGD: one thread, in order, no merge
+        aw = &avg_coef[0]
+        avg.a, avg.b = 0.0, 1.0
+        avg.intercept = avg_intercept[0]
+        avg.start = <double>state.average_start
+        me = &threads[0]
+        w = &replicas[0, 0]
+        q = &l1_received[0, 0] if use_l1 else NULL
+        with nogil:
+            for k in range(n_rows):
+                if not dense and k + PREFETCH < n_rows:
+                    prefetch_row(v, ind, ptr, order[k + PREFETCH])
                 i = order[k]
-                # two call sites, each with a constant layout: the compiler
-                # drops the other layout's branches from the inlined row
                 if dense:
                     me.loss_sum = me.loss_sum + _replica_row(
                         v, ind, True, n_features, i * n_features, (i + 1) * n_features,
-                        yp[i], swp[i], t_start + k, w, me, q, &mine)
+                        yp[i], swp[i], t_start + k, w, me, q, &P, aw, &avg)
                 else:
                     me.loss_sum = me.loss_sum + _replica_row(
                         v, ind, False, n_features, ptr[i], ptr[i + 1],
-                        yp[i], swp[i], t_start + k, w, me, q, &mine)
-                k = k + team
-            k0 = k1
-            if team > 1:
-                hw_barrier()
-                # merge my slice of the features from every replica: each
-                # replica's change (L2 shrink and steps) weighted by how much
-                # of it one thread would keep after the others' steps on the
-                # coordinate (docstring)
-                if team == 2:
-                    _merge_two(model, &replicas[0, 0], &replicas[1, 0], &col_sq[0],
-                               threads[0].scale, threads[1].scale,
-                               threads[0].saturation, threads[1].saturation, lo, hi)
-                else:
-                    for u in range(lo, hi):
-                        delta = _merged_change(threads, &replicas[0, 0],
-                                               replicas.shape[1], u, model[u], team, col_sq[u])
-                        model[u] = <floating>(model[u] + delta)
+                        yp[i], swp[i], t_start + k, w, me, q, &P, aw, &avg)
+            _fold_average(aw, w, &avg, n_features)
+        avg_intercept[0] = <floating>avg.intercept
+        team_out = 1
+    else:
+        with nogil, parallel(num_threads=P.n_threads):
+            # each thread reads its own copy: the shared struct is reached through
+            # a pointer, which every float64 weight store might alias
+            mine = P
+            tid = threadid()
+            team = hw_team_size()
+            w = &replicas[tid, 0]
+            me = &threads[tid]
+            q = &l1_received[tid, 0] if use_l1 else NULL
+            lo = tid * n_features // team
+            hi = (tid + 1) * n_features // team
+            k0 = 0
+            while k0 < n_rows:
+                k1 = k0 + sync_rows
+                if k1 > n_rows:
+                    k1 = n_rows
+                k = k0 + tid
+                while k < k1:
+                    if not dense and k + PREFETCH * team < n_rows:
+                        prefetch_row(v, ind, ptr, order[k + PREFETCH * team])
+                    i = order[k]
+                    # two call sites, each with a constant layout: the compiler
+                    # drops the other layout's branches from the inlined row
+                    if dense:
+                        me.loss_sum = me.loss_sum + _replica_row(
+                            v, ind, True, n_features, i * n_features, (i + 1) * n_features,
+                            yp[i], swp[i], t_start + k, w, me, q, &mine, NULL, NULL)
+                    else:
+                        me.loss_sum = me.loss_sum + _replica_row(
+                            v, ind, False, n_features, ptr[i], ptr[i + 1],
+                            yp[i], swp[i], t_start + k, w, me, q, &mine, NULL, NULL)
+                    k = k + team
+                k0 = k1
+                if team > 1:
+                    hw_barrier()
+                    # merge my slice of the features from every replica: each
+                    # replica's change (L2 shrink and steps) weighted by how much
+                    # of it one thread would keep after the others' steps on the
+                    # coordinate (docstring)
+                    if team == 2:
+                        _merge_two(model, &replicas[0, 0], &replicas[1, 0], &col_sq[0],
+                                   threads[0].scale, threads[1].scale,
+                                   threads[0].saturation, threads[1].saturation, lo, hi)
+                    else:
+                        for u in range(lo, hi):
+                            delta = _merged_change(threads, &replicas[0, 0],
+                                                   replicas.shape[1], u, model[u], team, col_sq[u])
+                            model[u] = <floating>(model[u] + delta)
+                            for r in range(team):
+                                replicas[r, u] = model[u]
+                    if use_l1:
+                        for u in range(lo, hi):
+                            for r in range(team):
+                                l1_received[r, u] = 0.0
+                    if tid == 0:
+                        # the intercept, touched by every row, merges the same way
+                        delta = 0.0
                         for r in range(team):
-                            replicas[r, u] = model[u]
-                if use_l1:
-                    for u in range(lo, hi):
-                        for r in range(team):
-                            l1_received[r, u] = 0.0
-                if tid == 0:
-                    # the intercept, touched by every row, merges the same way
-                    delta = 0.0
-                    for r in range(team):
-                        delta = delta + (threads[r].intercept - intercept[0]) * _merge_weight(
-                            threads, r, team, mine.intercept_decay)
-                    intercept[0] = <floating>(intercept[0] + delta)
-                hw_barrier()
-                # the next merge starts after the next barrier: no one writes
-                # the model or the intercept until every thread has read them
-                me.scale = 1.0
-                me.intercept = intercept[0]
-                me.l1_total = 0.0
-                me.saturation = 0.0
-        if tid == 0:
-            team_seen[0] = team
+                            delta = delta + (threads[r].intercept - intercept[0]) * _merge_weight(
+                                threads, r, team, mine.intercept_decay)
+                        intercept[0] = <floating>(intercept[0] + delta)
+                    hw_barrier()
+                    # the next merge starts after the next barrier: no one writes
+                    # the model or the intercept until every thread has read them
+                    me.scale = 1.0
+                    me.intercept = intercept[0]
+                    me.l1_total = 0.0
+                    me.saturation = 0.0
+            if tid == 0:
+                team_seen[0] = team
 
     state.team = team_out
     if team_out == 1:
@@ -704,20 +770,23 @@ cdef inline void _merge_two(floating *model, floating *w0, floating *w1,
 cdef inline double _replica_row(
     const floating *v, const index_t *ind, bint dense, Py_ssize_t n_features,
     Py_ssize_t begin, Py_ssize_t end, double y, double sw, double t,
-    floating *w, ThreadState *me, floating *q, const Params *P,
+    floating *w, ThreadState *me, floating *q, const Params *P, floating *aw, Average *avg,
 ) noexcept nogil:
     """One SGD step of a scaled replica on the row at ``[begin, end)``.
 
     Returns the row's loss, or ``|p|`` without ``P.need_loss``: cheaper, and
     still non-finite when the prediction overflows. ``me`` is the thread's
-    state, ``q`` its L1 penalty received per coordinate (NULL without L1).
+    state, ``q`` its L1 penalty received per coordinate (NULL without L1),
+    ``aw`` and ``avg`` the running mean of averaged SGD (NULL without it;
+    see :func:`sgd_epoch_replicas`).
     """
     cdef:
         Py_ssize_t j, u, a0, a1, a2, a3
         double scale = me.scale
         floating x0, x1, x2, x3
-        double p, g, eta, upd, shrink, z, wz, cum, row_loss
-        floating zf
+        double p, g, eta, upd, shrink, z, wz, cum, row_loss, n_avg
+        floating zf, za
+        bint averaging
     p = row_dot(w, v, ind, dense, begin, end) * scale + me.intercept
     if P.need_loss:
         g = dloss_and_loss(P.loss, p, y, P.epsilon, &row_loss)
@@ -732,6 +801,8 @@ cdef inline double _replica_row(
         shrink = 1.0 - eta * P.l2
         scale = scale * (shrink if shrink > 0.0 else 0.0)
         if scale < 1e-9:
+            if aw != NULL:
+                _fold_average(aw, w, avg, n_features)
             for u in range(n_features):
                 w[u] = <floating>(w[u] * scale)
             scale = 1.0
@@ -766,6 +837,16 @@ cdef inline double _replica_row(
         me.saturation = me.saturation + P.curvature * eta
         if P.fit_intercept:
             me.intercept = me.intercept + upd * P.intercept_decay
+    # the running mean (aw + a * w) / b must not move while w takes this
+    # row's step and L1 pull: aw takes -a x each change of w
+    averaging = aw != NULL and t >= avg.start
+    if averaging and upd != 0.0 and avg.a != 0.0:
+        za = <floating>(avg.a * (upd / scale))
+        for j in range(begin, end):
+            if dense:
+                aw[j - begin] = aw[j - begin] - za * v[j]
+            else:
+                aw[ind[j]] = aw[ind[j]] - za * v[j]
     if q != NULL:
         cum = me.l1_total + eta * P.l1
         me.l1_total = cum
@@ -776,10 +857,31 @@ cdef inline double _replica_row(
             z = w[u] * scale
             wz = z
             z = l1_pull(z, cum, q[u])
+            if averaging:
+                aw[u] = <floating>(aw[u] - avg.a * (<floating>(z / scale) - w[u]))
             w[u] = <floating>(z / scale)
             q[u] = <floating>(q[u] + (z - wz))
+    if averaging:
+        # then the mean takes the new weights in with share 1 / n (step n of
+        # the average): b /= 1 - 1/n, a += b x scale / n (Xu 2011)
+        n_avg = t - avg.start + 1.0
+        if n_avg > 1.0:
+            avg.b = avg.b / (1.0 - 1.0 / n_avg)
+        avg.a = avg.a + avg.b * scale / n_avg
+        avg.intercept = avg.intercept + (me.intercept - avg.intercept) / n_avg
     me.scale = scale
     return row_loss
+
+
+cdef inline void _fold_average(floating *aw, const floating *w, Average *avg,
+                               Py_ssize_t n_features) noexcept nogil:
+    """Write the running mean ``(aw + a * w) / b`` out in ``aw``; ``a = 0``, ``b = 1``."""
+    cdef Py_ssize_t u
+    cdef double a = avg.a, inv_b = 1.0 / avg.b
+    for u in range(n_features):
+        aw[u] = <floating>((aw[u] + a * w[u]) * inv_b)
+    avg.a = 0.0
+    avg.b = 1.0
 
 
 # ------------------------------------------------------- column statistics

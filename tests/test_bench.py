@@ -117,8 +117,18 @@ def test_bench_writes_results_json(generated_run):
     optimum = results["optimum"]
     assert optimum["objective"] > 0 and optimum["converged"]
     assert results["liblinear"]["seconds"]["median"] > 0
+    # the race: plain SGD and averaged SGD, to the generated data's target
     target = results["time_to_target"]
-    assert [r["name"] for r in target] == [r["name"] for r in rows[:3]]
+    plain = [r["name"] for r in rows[:3]]
+    assert [r["name"] for r in target] == plain + [f"{name}, averaged" for name in plain]
+    assert [r["averaged"] for r in target] == [False] * 3 + [True] * 3
+    config = results["config"]
+    assert config["target_contenders"] == [r["name"] for r in target]
+    assert config["target_gap"] == 0.01
+    assert config["target_set_by"] == "default on the generated data"
+    assert ("Time to within 1% of the optimum (target: default on the generated data; "
+            in proc.stdout)
+    assert "plain and averaged (average=True)" in proc.stdout
     for r in target:
         gaps = [p["gap"] for p in r["trace"]]
         times = [p["seconds"] for p in r["trace"]]
@@ -131,6 +141,12 @@ def test_bench_writes_results_json(generated_run):
     one, two = target[1], target[2]
     assert ("fit_speedup" in two) == (one["epochs"] is not None and two["epochs"] is not None)
     assert "fit_speedup" not in one and "fit_speedup" not in target[0]
+    # an averaged 2-thread row is compared with the averaged 1-thread row
+    one_avg, two_avg = target[4], target[5]
+    assert "fit_speedup" not in one_avg
+    if "fit_speedup" in two_avg:
+        assert two_avg["fit_speedup"]["median"] == pytest.approx(np.median(
+            np.divide(one_avg["fit_seconds"]["all"], two_avg["fit_seconds"]["all"])))
     if "fit_speedup" in two:
         fit, read = two["fit_speedup"], two["read_speedup"]
         assert len(fit["all"]) == len(read["all"]) == 2
@@ -164,6 +180,7 @@ def test_bench_on_a_libsvm_file(tmp_path):
     assert (out / "results.json").is_file()
     config = json.loads((out / "results.json").read_text())["config"]
     assert config["loss"] == "log_loss" and config["task"] == task
+    assert config["target_gap"] == 0.001 and config["target_set_by"] == "default with --data"
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith("wrote results.json") and str(Path("hogwild-bench") / "four-log_loss") in last
     assert "--out DIR" in last
@@ -184,6 +201,14 @@ def test_version_and_subcommands(tmp_path):
     assert proc.returncode == 2 and "bench" in proc.stderr
     proc = run_cli(["bench", "--threads", "0,2"], tmp_path)
     assert proc.returncode == 2 and "positive thread counts" in proc.stderr
+
+
+def test_bench_target_is_said_and_settable():
+    from hogwild._cli import bench_target, build_parser
+    assert bench_target(None, None) == (0.01, "default on the generated data")
+    assert bench_target(None, "news20.bz2") == (0.001, "default with --data")
+    assert bench_target(0.05, "news20.bz2") == (0.05, "--target")
+    assert build_parser().parse_args(["bench", "--target", "0.005"]).target == 0.005
 
 
 def test_more_than_two_classes_split_in_halves(tmp_path):

@@ -339,12 +339,16 @@ def test_multiclass_one_vs_rest(multiclass_data):
 
 
 @needs_openmp
-def test_multiclass_across_threads_is_reproducible(multiclass_data):
-    # Classes run on separate threads with one OpenMP thread each: deterministic.
+@pytest.mark.parametrize("average", [False, True])
+def test_multiclass_across_threads_is_reproducible(multiclass_data, average):
+    # Classes run on separate threads with one OpenMP thread each: deterministic,
+    # averaged too (one thread per class trains on replicas, not the shared buffer).
     X, y = multiclass_data
-    a = HogwildClassifier(n_jobs=2, random_state=0, max_iter=5, tol=None).fit(X, y)
-    b = HogwildClassifier(n_jobs=1, random_state=0, max_iter=5, tol=None).fit(X, y)
+    params = dict(random_state=0, max_iter=5, tol=None, average=average)
+    a = HogwildClassifier(n_jobs=2, **params).fit(X, y)
+    b = HogwildClassifier(n_jobs=1, **params).fit(X, y)
     np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(a.intercept_, b.intercept_)
 
 
 def test_class_weight_balanced_and_dict(binary_data):
@@ -562,6 +566,30 @@ def test_negative_power_t_warns_as_scikit_learn_does(Est, Ref, power_t, binary_d
     assert bool(ours) == (power_t < 0)
     assert (future_warnings(Est(n_jobs=1, **params), "partial_fit")
             == future_warnings(Ref(**params), "partial_fit") == [])
+
+
+@pytest.mark.parametrize("Est, Ref", [(HogwildClassifier, SGDClassifier),
+                                      (HogwildRegressor, SGDRegressor)])
+def test_warnings_and_errors_in_scikit_learns_words(Est, Ref, binary_data, regression_data):
+    # what scikit-learn's own test_sgd.py matches (test_sgd_random_state,
+    # test_sgd_error_on_zero_validation_weight, test_underflow_or_overflow)
+    X, y = _data_for(Est, binary_data, regression_data)
+    for est in (Est(n_jobs=1, max_iter=1, random_state=0), Ref(max_iter=1, random_state=0)):
+        with pytest.warns(ConvergenceWarning, match="Maximum number of iteration reached"):
+            est.fit(X, y)
+    # early stopping with no weight among the held-out rows: the classifiers
+    # say so, the regressors refuse weights that are all zero
+    messages = []
+    for est in (Est(n_jobs=1, early_stopping=True), Ref(early_stopping=True)):
+        with pytest.raises(ValueError) as error:
+            est.fit(X, y, sample_weight=np.zeros(X.shape[0]))
+        messages.append(str(error.value))
+    assert messages[0] == messages[1]
+    assert ("validation set are all zero" in messages[0]) == (Est is HogwildClassifier)
+    diverging = Est(n_jobs=1, learning_rate="constant", eta0=1e6, max_iter=50)
+    with pytest.raises(ValueError, match=r"Floating-point under-/overflow occurred at epoch "
+                       r"#.* Scaling input data with StandardScaler or MinMaxScaler might help"):
+        diverging.fit(X.toarray() * 1e150, y)
 
 
 @pytest.mark.parametrize("Est", ESTIMATORS)

@@ -35,6 +35,20 @@ MAX_INT = np.iinfo(np.int32).max
 SPARSE_INTERCEPT_DECAY = 0.01
 
 
+def _none_positive(sample_weight, rows, n_samples):
+    """Whether given per-row weights hold no positive weight at ``rows``.
+
+    Anything but a 1-D array of ``n_samples`` weights is left to
+    ``_check_sample_weight``.
+    """
+    if sample_weight is None:
+        return False
+    weights = np.asarray(sample_weight)
+    if weights.shape != (n_samples,) or weights.dtype.kind not in "biuf":
+        return False
+    return not np.any(weights[rows] > 0)
+
+
 class BaseHogwild(SparseCoefMixin, BaseEstimator):
     """Shared parameters, validation and training of the linear estimators."""
 
@@ -101,7 +115,11 @@ class BaseHogwild(SparseCoefMixin, BaseEstimator):
         return float(self.alpha) * (1.0 - r), float(self.alpha) * r
 
     def _strategy(self):
-        """The parallel strategy used: averaging needs the shared buffer."""
+        """The strategy of a problem with several threads: averaging needs the shared buffer.
+
+        A problem with one thread (after ``_driver``'s rows-per-thread rule)
+        runs on replicas, averaged or not, unless ``strategy="shared"``.
+        """
         return "shared" if (self.strategy == "shared" or self.average) else "replicas"
 
     def _average_start(self):
@@ -232,7 +250,8 @@ class BaseHogwild(SparseCoefMixin, BaseEstimator):
             Threads for this problem (replicas: fewer on few rows).
         schedule : Schedule
         inv_freq : ndarray or None
-            ``rows.inv_freq(train_idx)``, for the shared strategy.
+            ``rows.inv_freq(train_idx)``, for the shared strategy (None
+            when no problem of the fit can use it).
         validation : tuple of (X, y, sample_weight) or None
             Held-out rows for early stopping.
         for_partial_fit : bool
@@ -243,17 +262,18 @@ class BaseHogwild(SparseCoefMixin, BaseEstimator):
         -------
         driver : EpochDriver
         """
-        shared = self._strategy() == "shared"
-        if not shared:
+        if self.strategy != "shared":
             # below MIN_ROWS_PER_THREAD rows a thread, fewer threads
             n_threads = max(1, min(n_threads, len(train_idx) // MIN_ROWS_PER_THREAD))
+        # averaging with one thread is scikit-learn's averaged SGD, on replicas
+        shared = self.strategy == "shared" or (bool(self.average) and n_threads > 1)
         if n_threads > 1:
             note_team_started()
         params = self._kernel_params(rows, schedule, n_threads, for_partial_fit)
         if shared:
             strategy = SharedEpochs(prob, rows, params, inv_freq, self._average_start())
         else:
-            strategy = ReplicaEpochs(prob, rows, params)
+            strategy = ReplicaEpochs(prob, rows, params, self._average_start())
         score = None if validation is None else functools.partial(
             self._validation_score, prob, validation)
         stopping = Stopping(tol=None if for_partial_fit else self.tol,
@@ -273,6 +293,17 @@ class BaseHogwild(SparseCoefMixin, BaseEstimator):
         # integer random_state gives the same seeds with or without a split)
         train_idx, val_idx = self._split(n_samples, y)
         draws = check_random_state(self.random_state).randint(MAX_INT, size=n_out).tolist()
+        if not is_classifier(self):
+            # scikit-learn's regressors refuse weights that are all zero
+            # first, its classifiers look at the held-out rows' first
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+            )
+        if val_idx is not None and _none_positive(sample_weight, val_idx, n_samples):
+            raise ValueError(
+                "The sample weights for validation set are all zero, consider using a "
+                "different random state."
+            )
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=X.dtype, ensure_non_negative=True
         )
@@ -296,7 +327,11 @@ class BaseHogwild(SparseCoefMixin, BaseEstimator):
         if val_idx is not None:
             validation = (X[val_idx], y[val_idx], sample_weight[val_idx])
         rows = KernelRows(X)
-        inv_freq = rows.inv_freq(train_idx) if self._strategy() == "shared" else None
+        n_threads = resolve_n_jobs(self.n_jobs)
+        may_share = self.strategy == "shared" or (
+            self._strategy() == "shared" and n_threads > 1
+            and len(train_idx) >= 2 * MIN_ROWS_PER_THREAD)
+        inv_freq = rows.inv_freq(train_idx) if may_share else None
         schedule = Schedule.make(self.learning_rate, self.eta0, self.power_t, self.alpha,
                                  self.backoff, _native.LOSSES[self.loss], self.epsilon)
         epochs_done = getattr(self, "_epochs_done", 0)
@@ -311,8 +346,7 @@ class BaseHogwild(SparseCoefMixin, BaseEstimator):
                 driver.close()
 
         seeds = draws
-        n_iter = max(train_problems(train, list(zip(problems, seeds)),
-                                    resolve_n_jobs(self.n_jobs)))
+        n_iter = max(train_problems(train, list(zip(problems, seeds)), n_threads))
         self.n_iter_ = n_iter
         self.t_ += n_iter * n_samples
         self._epochs_done = epochs_done + n_iter
@@ -345,7 +379,7 @@ class BaseHogwild(SparseCoefMixin, BaseEstimator):
             y = self._prepare_targets(X, y, classes=None, first_call=True)
             self._train(X, y, sample_weight, coef_init, intercept_init,
                         self.max_iter, for_partial_fit=False)
-            if self.tol is not None and self.n_iter_ == self.max_iter and self.max_iter > 1:
+            if self.tol is not None and self.n_iter_ == self.max_iter:
                 warnings.warn(
                     "Maximum number of iteration reached before convergence. "
                     "Consider increasing max_iter to improve the fit.",

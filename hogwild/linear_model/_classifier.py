@@ -107,7 +107,8 @@ class HogwildClassifier(LinearClassifierMixin, ClassifierMixin, BaseHogwild):
         'shared': the Hogwild! paper's method, every thread on one weight
         buffer without locks, L2 by the paper's sparse 1/d_u estimate;
         results vary slightly from run to run with several threads.
-        ``average`` always uses 'shared'.
+        ``average`` with several threads on a problem uses 'shared'; with
+        one it is scikit-learn's averaged SGD, exact L2 included.
 
     Attributes
     ----------

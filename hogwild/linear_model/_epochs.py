@@ -223,10 +223,12 @@ class EpochDriver:
             # weights without overflowing them while predictions overflow: check both.
             if not (np.isfinite(sumloss) and np.isfinite(prob.intercept).all()
                     and np.isfinite(prob.coef).all()):
+                # scikit-learn's words first: code that matches them still does
                 raise ValueError(
-                    f"Floating-point under-/overflow occurred at epoch #{epoch + 1}: "
-                    "the model diverged. Use a smaller eta0, a larger alpha, or "
-                    "scale the input (StandardScaler, MaxAbsScaler or normalize)."
+                    f"Floating-point under-/overflow occurred at epoch #{epoch + 1}. "
+                    "Scaling input data with StandardScaler or MinMaxScaler might help "
+                    "(MaxAbsScaler or normalize for sparse input), as might a smaller "
+                    "eta0 or a larger alpha: the model diverged."
                 )
             if self.verbose > 0:
                 w = prob.coef

@@ -8,7 +8,8 @@ summed loss. The epoch driver (``_epochs.py``) decides everything else.
 - :class:`SharedEpochs`: every thread on one weight buffer, the Hogwild!
   paper's method (``_core.sgd_epoch``);
 - :class:`ReplicaEpochs`: a private scaled replica per thread, merged at
-  barriers (``_core.sgd_epoch_replicas``).
+  barriers (``_core.sgd_epoch_replicas``); with one thread, scikit-learn's
+  sequential SGD, averaged SGD included.
 """
 import threading
 
@@ -194,19 +195,25 @@ class ReplicaEpochs:
     The kernel merges the replicas into the model at barriers and leaves
     every replica equal to the model, so they are filled once, here. With
     one thread the replica is the model itself: sequential SGD with exact
-    L2, as in scikit-learn. Averaging is not supported (it runs on
-    :class:`SharedEpochs`).
+    L2, as in scikit-learn, and averaging as scikit-learn averages (with
+    several threads averaging runs on :class:`SharedEpochs`).
 
     Parameters
     ----------
     problem : Problem
     rows : KernelRows
     params : _core.SGDParams
-        Its ``n_threads`` sizes the replicas.
+        Its ``n_threads`` sizes the replicas; 1 if ``problem.average``.
+    average_start : int, default=0
+        First step the average counts.
     """
 
-    def __init__(self, problem, rows, params):
+    def __init__(self, problem, rows, params, average_start=0):
         self.problem, self.rows, self.params = problem, rows, params
+        average = None
+        if problem.average is not None:
+            average = problem.average[:2]
+            self.average_start = average_start
         n_threads, n, dtype = params.n_threads, rows.n_features, rows.data.dtype
         self.scratch = None
         if n_threads == 1:
@@ -217,13 +224,21 @@ class ReplicaEpochs:
             replicas[:] = problem.coef
             rows.mean_square(out=col_sq)
         self.state = _core.ReplicaState(problem.coef, problem.intercept, replicas, col_sq,
-                                        l1=params.l1 > 0)
+                                        l1=params.l1 > 0, average=average,
+                                        average_start=average_start)
 
     def __call__(self, order, t):
         rows, prob = self.rows, self.problem
-        return _core.sgd_epoch_replicas(rows.data, rows.indices, rows.indptr, prob.y,
-                                        prob.sample_weight, order, t, self.params,
-                                        self.state)
+        sumloss = _core.sgd_epoch_replicas(rows.data, rows.indices, rows.indptr, prob.y,
+                                           prob.sample_weight, order, t, self.params,
+                                           self.state)
+        if prob.average is not None:
+            # the kernel leaves every mean up to date: stamp them so, in case
+            # a later partial_fit continues on the shared buffer
+            end = int(t) + len(order) - 1
+            if end >= self.average_start:
+                np.maximum(prob.average[2], end, out=prob.average[2])
+        return sumloss
 
     def release(self):
         """Give the scratch memory back to the pool (the epochs are over)."""
