@@ -120,7 +120,7 @@ class Partitions:
     def groups(self):
         """``{worker address: [part futures]}``: each part with the worker holding it."""
         who_has = self.client.who_has(self.futures)
-        workers = sorted(self.client.scheduler_info(n_workers=-1)["workers"])
+        workers = sorted(_workers(self.client))
         groups = {}
         for future in self.futures:
             holders = [w for w in who_has.get(future.key, ()) if w in workers]
@@ -135,7 +135,12 @@ class Partitions:
 
 
 def _workers(client):
-    return set(client.scheduler_info(n_workers=-1)["workers"])
+    """The addresses of the workers now; waits (a minute at most) while there are none."""
+    workers = set(client.nthreads())
+    if not workers:  # between a worker's death and its nanny's restart, say
+        client.wait_for_workers(1, timeout=60)
+        workers = set(client.nthreads())
+    return workers
 
 
 def _note_departures(client, workers, fault, clock):
