@@ -88,11 +88,11 @@ class BuildExtOpenMP(build_ext):
 
 OPTIMIZE = ["-O3"] if sys.platform != "win32" else ["/O2"]
 # _native: the pieces every kernel shares (its .pxd is cimported, its .pyx
-# holds the Python-facing helpers); _core: the linear SGD kernels;
-# _bench._reads: the benchmark's native read floor.
+# holds the Python-facing helpers); _core: the linear SGD kernels; _mf: the
+# matrix-factorization kernel; _bench._reads: the benchmark's native read floor.
 extensions = [
     Extension(name, [name.replace(".", "/") + ".pyx"], extra_compile_args=list(OPTIMIZE))
-    for name in ("hogwild._native", "hogwild._core", "hogwild._bench._reads")
+    for name in ("hogwild._native", "hogwild._core", "hogwild._mf", "hogwild._bench._reads")
 ]
 
 setup(

@@ -14,5 +14,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 from ._config import show_config
 from .linear_model import HogwildClassifier, HogwildRegressor
+from .mf import MatrixFactorization
 
-__all__ = ["HogwildClassifier", "HogwildRegressor", "show_config", "__version__"]
+__all__ = ["HogwildClassifier", "HogwildRegressor", "MatrixFactorization", "show_config",
+           "__version__"]

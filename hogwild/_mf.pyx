@@ -1,0 +1,204 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: cdivision=True, initializedcheck=False, nonecheck=False
+"""Matrix factorization by lock-free parallel SGD: one epoch over the ratings.
+
+A rating ``r`` of item ``i`` by user ``u`` is predicted
+``mean + b_u + c_i + p_u . q_i``. Its step touches one row of each factor
+matrix and two biases, so threads that run ratings side by side rarely
+write the same row: the HOGWILD! paper's matrix-completion case. Rows are
+read and written with plain loads and stores, no locks.
+
+Per rating, with ``g`` the loss's derivative at the prediction:
+
+    p_u <- p_u - eta_u (g q_i + a_u p_u)
+    q_i <- q_i - eta_i (g p_u + a_i q_i)      (with the p_u from before the step)
+    b_u <- b_u - eta_u (g + a_u b_u),   c_i <- c_i - eta_i (g + a_i c_i)
+
+``a_u`` and ``a_i`` are per-row L2 strengths (``alpha``, or ``alpha``
+scaled by the row's degree), and the steps ``eta`` are the epoch's fixed
+step, or per-row AdaGrad as LIBMF's: ``eta / sqrt(G)`` where ``G``, one
+number a row, starts at 1 and adds the mean squared gradient of the row's
+factors after each step.
+"""
+from cython.parallel cimport parallel, prange
+from libc.math cimport sqrt
+from libc.stdint cimport int32_t, int64_t
+
+from cython cimport floating
+
+from hogwild._native cimport clip_dloss, dloss_and_loss
+
+cdef extern from *:
+    """
+    /* A rating's dot product and its step on two factor rows of length k.
+       The rows never overlap (one of each matrix), hence restrict; the
+       reductions are written for "omp simd", which lets the compiler
+       vectorise them (their order of additions changes; a build without
+       OpenMP ignores the pragma and adds in order). */
+    #define HW_MF_KERNELS(T, SUFFIX)                                              \
+    static inline double hw_mf_dot_##SUFFIX(const T *restrict p,                  \
+                                            const T *restrict q, Py_ssize_t k) {  \
+        T s = 0;                                                                  \
+        _Pragma("omp simd reduction(+:s)")                                        \
+        for (Py_ssize_t f = 0; f < k; f++) s += p[f] * q[f];                      \
+        return (double)s;                                                         \
+    }                                                                             \
+    static inline void hw_mf_step_##SUFFIX(T *restrict p, T *restrict q,          \
+            Py_ssize_t k, T g, T eta_u, T eta_i, T a_u, T a_i,                    \
+            double *gsq_u, double *gsq_i) {                                       \
+        T su = 0, si = 0;                                                         \
+        _Pragma("omp simd reduction(+:su,si)")                                    \
+        for (Py_ssize_t f = 0; f < k; f++) {                                      \
+            T pf = p[f], qf = q[f];                                               \
+            T gp = g * qf + a_u * pf, gq = g * pf + a_i * qf;                     \
+            su += gp * gp;                                                        \
+            si += gq * gq;                                                        \
+            p[f] = pf - eta_u * gp;                                               \
+            q[f] = qf - eta_i * gq;                                               \
+        }                                                                         \
+        *gsq_u = (double)su;                                                      \
+        *gsq_i = (double)si;                                                      \
+    }
+    HW_MF_KERNELS(float, f)
+    HW_MF_KERNELS(double, d)
+    """
+    double hw_mf_dot_f(const float *p, const float *q, Py_ssize_t k) noexcept nogil
+    double hw_mf_dot_d(const double *p, const double *q, Py_ssize_t k) noexcept nogil
+    void hw_mf_step_f(float *p, float *q, Py_ssize_t k, float g, float eta_u, float eta_i,
+                      float a_u, float a_i, double *gsq_u, double *gsq_i) noexcept nogil
+    void hw_mf_step_d(double *p, double *q, Py_ssize_t k, double g, double eta_u,
+                      double eta_i, double a_u, double a_i, double *gsq_u,
+                      double *gsq_i) noexcept nogil
+
+
+cdef class MFParams:
+    """What one epoch of the kernel does, besides the data and the model.
+
+    Parameters
+    ----------
+    loss : int
+        A code of ``_native.LOSSES``: squared_error, log_loss (ratings
+        +-1), or epsilon_insensitive with ``epsilon=0`` (absolute error).
+    epsilon : float, default=0.0
+    eta : float, default=0.01
+        The step (AdaGrad's base step).
+    mean : float, default=0.0
+        The global mean added to every prediction.
+    fit_intercept : bool, default=True
+        Whether to train the user and item biases.
+    adagrad : bool, default=False
+    n_threads : int, default=1
+    """
+
+    cdef public int loss, n_threads
+    cdef public double epsilon, eta, mean
+    cdef public bint fit_intercept, adagrad
+
+    def __init__(self, *, loss, epsilon=0.0, eta=0.01, mean=0.0, fit_intercept=True,
+                 adagrad=False, n_threads=1):
+        self.loss, self.epsilon, self.eta, self.mean = loss, epsilon, eta, mean
+        self.fit_intercept, self.adagrad, self.n_threads = fit_intercept, adagrad, n_threads
+
+
+def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[::1] ratings,
+             const int64_t[::1] starts, const int64_t[::1] blocks, MFParams params,
+             floating[:, ::1] user_factors, floating[:, ::1] item_factors,
+             floating[::1] user_bias, floating[::1] item_bias,
+             const double[::1] user_alpha, const double[::1] item_alpha,
+             double[::1] user_g, double[::1] item_g):
+    """Train on the given blocks of ratings once, in place; their summed loss (before each step).
+
+    The ratings are stored in the caller's compact copy, grouped into
+    blocks (a block: the ratings of a range of users and a range of items,
+    few enough rows to stay in cache, in a shuffled order); an epoch visits
+    the blocks in the order ``blocks``, each block's ratings in turn, so a
+    thread reads its ratings in sequence and the factor rows from cache.
+
+    Parameters
+    ----------
+    users, items : ndarray of int32 of shape (n_ratings,)
+        Ids, checked by the caller: ``0 <= id < n_users`` (``n_items``).
+    ratings : ndarray of shape (n_ratings,)
+    starts : ndarray of int64 of shape (n_blocks + 1,)
+        Block ``b`` is ratings ``[starts[b], starts[b + 1])``.
+    blocks : ndarray of int64
+        The blocks to train, in order.
+    params : MFParams
+    user_factors, item_factors : ndarray of shape (n_users, k), (n_items, k)
+    user_bias, item_bias : ndarray of shape (n_users,), (n_items,)
+    user_alpha, item_alpha : ndarray of float64
+        Each row's L2 strength; of length 1 for one strength for all.
+    user_g, item_g : ndarray of float64
+        AdaGrad's sums, one per row (ignored without ``params.adagrad``).
+
+    Returns
+    -------
+    sumloss : float
+    """
+    cdef:
+        Py_ssize_t n_blocks = blocks.shape[0]
+        Py_ssize_t k = user_factors.shape[1], b, j, lo, hi
+        int32_t u, i
+        int loss = params.loss, n_threads = params.n_threads
+        double eps = params.epsilon, eta = params.eta, mean = params.mean
+        bint biases = params.fit_intercept, adagrad = params.adagrad
+        bint per_user = user_alpha.shape[0] > 1, per_item = item_alpha.shape[0] > 1
+        double p, g, eta_u, eta_i, a_u, a_i, gsq_u, gsq_i, row_loss, sumloss = 0.0
+        floating *pu
+        floating *qi
+    if n_blocks == 0:
+        return 0.0
+    with nogil, parallel(num_threads=n_threads):
+        for b in prange(n_blocks, schedule='static'):
+            lo = starts[blocks[b]]
+            hi = starts[blocks[b] + 1]
+            for j in range(lo, hi):
+                u = users[j]
+                i = items[j]
+                pu = &user_factors[u, 0]
+                qi = &item_factors[i, 0]
+                if floating is float:
+                    p = mean + user_bias[u] + item_bias[i] + hw_mf_dot_f(pu, qi, k)
+                else:
+                    p = mean + user_bias[u] + item_bias[i] + hw_mf_dot_d(pu, qi, k)
+                g = clip_dloss(dloss_and_loss(loss, p, ratings[j], eps, &row_loss))
+                sumloss += row_loss
+                a_u = user_alpha[u] if per_user else user_alpha[0]
+                a_i = item_alpha[i] if per_item else item_alpha[0]
+                if adagrad:
+                    eta_u = eta / sqrt(user_g[u])
+                    eta_i = eta / sqrt(item_g[i])
+                else:
+                    eta_u = eta
+                    eta_i = eta
+                if floating is float:
+                    hw_mf_step_f(pu, qi, k, <float>g, <float>eta_u, <float>eta_i, <float>a_u,
+                                 <float>a_i, &gsq_u, &gsq_i)
+                else:
+                    hw_mf_step_d(pu, qi, k, g, eta_u, eta_i, a_u, a_i, &gsq_u, &gsq_i)
+                if biases:
+                    user_bias[u] = <floating>(user_bias[u] - eta_u * (g + a_u * user_bias[u]))
+                    item_bias[i] = <floating>(item_bias[i] - eta_i * (g + a_i * item_bias[i]))
+                if adagrad:
+                    user_g[u] = user_g[u] + gsq_u / k
+                    item_g[i] = item_g[i] + gsq_i / k
+    return sumloss
+
+
+def mf_predict(const int32_t[::1] users, const int32_t[::1] items, double mean,
+               const floating[:, ::1] user_factors, const floating[:, ::1] item_factors,
+               const floating[::1] user_bias, const floating[::1] item_bias,
+               double[::1] out, int n_threads=1):
+    """``mean + b_u + c_i + p_u . q_i`` for each pair, into ``out`` (ids checked by the caller)."""
+    cdef:
+        Py_ssize_t n = users.shape[0], k = user_factors.shape[1], j, f
+        int32_t u, i
+        double p
+    with nogil:
+        for j in prange(n, schedule='static', num_threads=n_threads):
+            u = users[j]
+            i = items[j]
+            p = mean + user_bias[u] + item_bias[i]
+            for f in range(k):
+                p = p + user_factors[u, f] * item_factors[i, f]
+            out[j] = p

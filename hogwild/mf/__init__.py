@@ -1,0 +1,4 @@
+"""Matrix factorization of ratings by lock-free parallel SGD (the HOGWILD! paper's Netflix case)."""
+from ._estimator import MatrixFactorization
+
+__all__ = ["MatrixFactorization"]

@@ -1,0 +1,443 @@
+"""``MatrixFactorization``: a scikit-learn regressor on (user, item) pairs, by Hogwild! SGD.
+
+The estimator validates, keeps the ratings in one compact form (int32 ids
+and the ratings in the model's dtype), and runs the epoch loop in Python:
+the shuffle, the step of each epoch, the stopping rule, the divergence check
+and Ctrl-C between kernel calls. The kernel (``hogwild/_mf.pyx``) trains a
+slice of the shuffled ratings per call, its threads writing the factor rows
+without locks.
+"""
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from .. import _mf, _native
+from .._threads import note_team_started, resolve_n_jobs
+from ..linear_model._epochs import Plateau, epoch_seed
+
+# Ratings a kernel call trains: Python regains control (Ctrl-C) between calls.
+CHUNK_RATINGS = 1 << 20
+# A block's factor rows (users and items) should fit in this many bytes of
+# cache: a thread trains a block's ratings in turn, and an epoch shuffles blocks.
+BLOCK_BYTES = 256 << 10
+
+
+def _layout(users, items, ratings, n_users, n_items, k, seed):
+    """One compact copy of the ratings, grouped into cache-sized blocks.
+
+    Users and items are cut into ranges of at most ``BLOCK_BYTES / 2`` of
+    factor rows each; a block holds the ratings of one user range and one
+    item range, in a shuffled order. Returns the ids and ratings in block
+    order and each block's start (``starts[-1]`` is the number of ratings).
+    """
+    row_bytes = k * ratings.dtype.itemsize + 24  # the factors, bias, AdaGrad sum, alpha
+    rows = max(1, (BLOCK_BYTES // 2) // row_bytes)
+    n_user_ranges, n_item_ranges = -(-n_users // rows), -(-n_items // rows)
+    order = np.arange(ratings.shape[0], dtype=np.int64)
+    _native.shuffle(order, epoch_seed(seed, (1 << 31) - 1))
+    cell = (users[order] // rows).astype(np.int64) * n_item_ranges + items[order] // rows
+    order = order[np.argsort(cell, kind="stable")]
+    counts = np.bincount(cell, minlength=n_user_ranges * n_item_ranges)
+    counts = counts[counts > 0]
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return users[order], items[order], ratings[order], starts
+
+LOSSES = {"squared_error": "squared_error", "log_loss": "log_loss",
+          "absolute_error": "epsilon_insensitive"}
+
+
+def _ids(X, name="X"):
+    """``(users, items)`` as int32 from an (n, 2) array or two-column DataFrame."""
+    if hasattr(X, "iloc"):
+        if X.shape[1] != 2:
+            raise ValueError(f"{name} must have two columns (user, item); got {X.shape[1]}.")
+        X = X.to_numpy()
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise ValueError(f"{name} must be an (n, 2) array of user and item ids; got shape "
+                         f"{X.shape}.")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty: no (user, item) pairs.")
+    if X.dtype.kind not in "iuf" or X.dtype == bool:
+        raise ValueError(f"{name} must hold integer ids; got dtype {X.dtype}.")
+    if X.dtype.kind == "f":
+        if not np.isfinite(X).all():
+            raise ValueError(f"{name} holds NaN or infinite ids.")
+        if not np.array_equal(X, np.round(X)):
+            raise ValueError(f"{name} holds non-integer ids (e.g. {X[X != np.round(X)][0]}).")
+    if X.min() < 0:
+        raise ValueError(f"{name} holds negative ids (e.g. {X.min()}); ids are 0, 1, 2, ...")
+    if X.max() >= np.iinfo(np.int32).max:
+        raise ValueError(f"{name} holds ids of 2**31 or more; renumber them from 0.")
+    return (np.ascontiguousarray(X[:, 0], dtype=np.int32),
+            np.ascontiguousarray(X[:, 1], dtype=np.int32))
+
+
+class MatrixFactorization(RegressorMixin, BaseEstimator):
+    """Low-rank matrix factorization of ratings, trained by lock-free parallel SGD.
+
+    Predicts the rating of item ``i`` by user ``u`` as ``intercept_ +
+    user_bias_[u] + item_bias_[i] + user_factors_[u] @ item_factors_[i]``,
+    fitted to (user, item) pairs and their ratings: the HOGWILD! paper's
+    Netflix experiment as a scikit-learn regressor, so ``train_test_split``,
+    ``cross_val_score`` and ``GridSearchCV`` (``scoring=
+    "neg_root_mean_squared_error"``) work unchanged.
+
+    Parameters
+    ----------
+    n_components : int, default=10
+        Rank ``k`` of the factors.
+    alpha : float, default=0.05
+        L2 strength on factors and biases.
+    alpha_scaling : {'none', 'degree'}, default='none'
+        'degree': each row's strength is ``alpha`` times the mean number of
+        ratings per row over the row's own, so rows with few ratings are
+        held closer to zero (the paper's weighting, per step).
+    fit_intercept : bool, default=True
+        Fit the global mean and user and item biases.
+    loss : {'squared_error', 'log_loss', 'absolute_error'}, default='squared_error'
+        'log_loss' takes ratings of -1 and +1 (binary feedback).
+    learning_rate : {'adagrad', 'constant', 'backoff'}, default='adagrad'
+        'adagrad': per-row AdaGrad steps, as LIBMF; 'backoff': ``eta0``
+        times ``backoff`` per epoch, as the Hogwild! paper.
+    eta0 : float, default=0.1
+    backoff : float, default=0.9
+    max_iter : int, default=20
+        Epochs.
+    tol : float or None, default=None
+        Stop when the epoch's training loss has not improved by ``tol`` (a
+        mean per rating) for ``n_iter_no_change`` epochs.
+    n_iter_no_change : int, default=3
+    n_jobs : int, default=None
+        OpenMP threads, as the linear estimators count them.
+    random_state : int, RandomState or None, default=None
+        Seeds the initial factors and the shuffles.
+    dtype : {np.float32, np.float64}, default=np.float32
+    init_std : float, default=0.1
+        Standard deviation of the initial factors.
+    cold_start : {'mean', 'nan', 'raise'}, default='mean'
+        A user or item beyond the fitted ids at predict: the prediction
+        without its bias and factors, NaN, or an error.
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    user_factors_ : ndarray of shape (n_users, n_components)
+    item_factors_ : ndarray of shape (n_items, n_components)
+    user_bias_, item_bias_ : ndarray of shape (n_users,), (n_items,)
+    intercept_ : float
+    n_iter_ : int
+    loss_curve_ : list of float
+        Mean training loss of each epoch (measured before each step).
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "alpha_scaling": [StrOptions({"none", "degree"})],
+        "fit_intercept": ["boolean"],
+        "loss": [StrOptions(set(LOSSES))],
+        "learning_rate": [StrOptions({"adagrad", "constant", "backoff"})],
+        "eta0": [Interval(Real, 0, None, closed="neither")],
+        "backoff": [Interval(Real, 0, 1, closed="right")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Interval(Integral, None, -1, closed="right"),
+                   Interval(Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+        "dtype": "no_validation",
+        "init_std": [Interval(Real, 0, None, closed="left")],
+        "cold_start": [StrOptions({"mean", "nan", "raise"})],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, n_components=10, *, alpha=0.05, alpha_scaling="none",
+                 fit_intercept=True, loss="squared_error", learning_rate="adagrad", eta0=0.1,
+                 backoff=0.9, max_iter=20, tol=None, n_iter_no_change=3, n_jobs=None,
+                 random_state=None, dtype=np.float32, init_std=0.1, cold_start="mean",
+                 verbose=0):
+        self.n_components = n_components
+        self.alpha = alpha
+        self.alpha_scaling = alpha_scaling
+        self.fit_intercept = fit_intercept
+        self.loss = loss
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.backoff = backoff
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.dtype = dtype
+        self.init_std = init_std
+        self.cold_start = cold_start
+        self.verbose = verbose
+
+    # ------------------------------------------------------------ input
+    def _dtype(self):
+        dtype = np.dtype(self.dtype)
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be np.float32 or np.float64; got {self.dtype!r}.")
+        return dtype
+
+    def _ratings(self, X, y):
+        """``(users, items, ratings)`` from pairs and ratings, or a sparse users x items matrix."""
+        dtype = self._dtype()
+        if sp.issparse(X):
+            if y is not None:
+                raise ValueError("With a sparse ratings matrix, y must be None: the "
+                                 "matrix's stored values are the ratings.")
+            coo = X.tocoo()
+            if coo.nnz == 0:
+                raise ValueError("The ratings matrix stores no ratings.")
+            users, items = coo.row.astype(np.int32), coo.col.astype(np.int32)
+            ratings = np.asarray(coo.data, dtype=dtype)
+        else:
+            if y is None:
+                raise ValueError("y (the ratings) is required with (user, item) pairs.")
+            users, items = _ids(X)
+            ratings = np.asarray(y).reshape(-1)
+            if ratings.shape[0] != users.shape[0]:
+                raise ValueError(f"X has {users.shape[0]} pairs but y has {ratings.shape[0]} "
+                                 "ratings.")
+            if ratings.dtype.kind not in "iuf":
+                raise ValueError(f"y must hold numbers; got dtype {ratings.dtype}.")
+            ratings = np.ascontiguousarray(ratings, dtype=dtype)
+        if not np.isfinite(ratings).all():
+            bad = np.flatnonzero(~np.isfinite(ratings))[0]
+            raise ValueError(f"y holds NaN or infinite ratings (e.g. at position {bad}).")
+        if self.loss == "log_loss" and not np.isin(ratings, (-1.0, 1.0)).all():
+            raise ValueError("loss='log_loss' takes ratings of -1 and +1 (binary feedback).")
+        return users, items, ratings
+
+    # ------------------------------------------------------------- model
+    def _alpha_rows(self, users, items, n_users, n_items):
+        if self.alpha_scaling == "none":  # one strength for every row
+            return np.full(1, float(self.alpha)), np.full(1, float(self.alpha))
+        out = []
+        for ids, n in ((users, n_users), (items, n_items)):
+            degree = np.bincount(ids, minlength=n).astype(np.float64)
+            mean_degree = degree[degree > 0].mean()
+            out.append(self.alpha * mean_degree / np.maximum(degree, 1.0))
+        return tuple(out)
+
+    def _grow(self, n_users, n_items, rng):
+        """Model rows for ids up to ``n_users``/``n_items``: new rows random, old kept."""
+        dtype, k = self._dtype(), self.n_components
+        for name, n in (("user", n_users), ("item", n_items)):
+            factors = getattr(self, f"_{name}_factors", None)
+            old = 0 if factors is None else factors.shape[0]
+            if n <= old:
+                continue
+            fresh = rng.normal(0.0, self.init_std, (n - old, k)).astype(dtype)
+            grown = fresh if factors is None else np.vstack([factors, fresh])
+            setattr(self, f"_{name}_factors", np.ascontiguousarray(grown))
+            bias = getattr(self, f"_{name}_bias", np.zeros(0, dtype=dtype))
+            setattr(self, f"_{name}_bias", np.concatenate([bias, np.zeros(n - old, dtype)]))
+            g = getattr(self, f"_{name}_g", np.zeros(0))
+            setattr(self, f"_{name}_g", np.concatenate([g, np.ones(n - old)]))
+
+    def _publish(self):
+        self.user_factors_, self.item_factors_ = self._user_factors, self._item_factors
+        self.user_bias_, self.item_bias_ = self._user_bias, self._item_bias
+        self.n_users_, self.n_items_ = self._user_factors.shape[0], self._item_factors.shape[0]
+
+    # ---------------------------------------------------------- training
+    def _train(self, users, items, ratings, max_iter, first):
+        rng = check_random_state(self.random_state)
+        if first:
+            for name in ("_user_factors", "_item_factors", "_user_bias", "_item_bias",
+                         "_user_g", "_item_g"):
+                self.__dict__.pop(name, None)
+            self.intercept_ = float(ratings.mean()) if self.fit_intercept and \
+                self.loss != "log_loss" else 0.0
+            self._epochs_done = 0
+            self.loss_curve_ = []
+        n_users = max(int(users.max()) + 1, getattr(self, "n_users_", 0))
+        n_items = max(int(items.max()) + 1, getattr(self, "n_items_", 0))
+        self._grow(n_users, n_items, rng)
+        user_alpha, item_alpha = self._alpha_rows(users, items, n_users, n_items)
+        n_threads = resolve_n_jobs(self.n_jobs)
+        if n_threads > 1:
+            note_team_started()
+        params = _mf.MFParams(loss=_native.LOSSES[LOSSES[self.loss]], epsilon=0.0,
+                              eta=self.eta0, mean=self.intercept_,
+                              fit_intercept=bool(self.fit_intercept),
+                              adagrad=self.learning_rate == "adagrad", n_threads=n_threads)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        users, items, ratings, starts = _layout(users, items, ratings, n_users, n_items,
+                                                self.n_components, seed)
+        blocks = np.arange(starts.shape[0] - 1, dtype=np.int64)
+        chunk_blocks = max(1, int(blocks.shape[0] * CHUNK_RATINGS / max(1, ratings.shape[0])))
+        plateau = Plateau(None if self.tol is None else self.tol * ratings.shape[0],
+                          self.n_iter_no_change)
+        start = time.time()
+        n_iter = 0
+        for epoch in range(max_iter):
+            _native.shuffle(blocks, epoch_seed(seed, epoch))
+            if self.learning_rate == "backoff":
+                params.eta = self.eta0 * self.backoff ** (self._epochs_done + epoch)
+            sumloss = 0.0
+            for lo in range(0, blocks.shape[0], chunk_blocks):
+                sumloss += _mf.mf_epoch(
+                    users, items, ratings, starts, blocks[lo:lo + chunk_blocks], params, self._user_factors, self._item_factors, self._user_bias,
+                    self._item_bias, user_alpha, item_alpha, self._user_g, self._item_g)
+            n_iter = epoch + 1
+            if not (np.isfinite(sumloss) and np.isfinite(self._user_factors).all()
+                    and np.isfinite(self._item_factors).all()):
+                raise ValueError(
+                    f"The factors diverged (overflow) at epoch {epoch + 1}: use a smaller "
+                    "eta0, a larger alpha, or learning_rate='adagrad'.")
+            self.loss_curve_.append(sumloss / ratings.shape[0])
+            if self.verbose:
+                print(f"-- Epoch {epoch + 1}: mean loss {self.loss_curve_[-1]:.6f}, "
+                      f"{time.time() - start:.2f} s")
+            if plateau.update(sumloss):
+                break
+        self.n_iter_ = n_iter
+        self._epochs_done += n_iter
+        self._publish()
+        return n_iter
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the factors to the ratings.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_ratings, 2), DataFrame, or sparse matrix
+            User and item ids (non-negative integers), one pair a rating; or
+            a sparse (n_users, n_items) matrix whose stored values are the
+            ratings (then ``y=None``). A repeated pair counts as two
+            ratings: the model fits their mean.
+        y : array-like of shape (n_ratings,), default=None
+            The ratings.
+
+        Returns
+        -------
+        self : object
+        """
+        saved = self.__dict__.copy()
+        try:
+            users, items, ratings = self._ratings(X, y)
+            self.n_features_in_ = 2
+            for name in ("n_users_", "n_items_"):
+                self.__dict__.pop(name, None)
+            self._train(users, items, ratings, self.max_iter, first=True)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+        if self.tol is not None and self.n_iter_ == self.max_iter and self.max_iter > 1:
+            warnings.warn("Maximum number of iteration reached before convergence. "
+                          "Consider increasing max_iter to improve the fit.",
+                          ConvergenceWarning)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """One epoch over new ratings, from the current model (new ids get new rows)."""
+        saved = self.__dict__.copy()
+        try:
+            users, items, ratings = self._ratings(X, y)
+            first = not hasattr(self, "user_factors_")
+            if first:
+                self.n_features_in_ = 2
+            self._train(users, items, ratings, 1, first=first)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+        return self
+
+    # -------------------------------------------------------- prediction
+    def predict(self, X):
+        """Predicted ratings of (user, item) pairs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pairs, 2) or DataFrame
+
+        Returns
+        -------
+        y : ndarray of shape (n_pairs,)
+            Ratings; ids beyond the fitted ones follow ``cold_start``.
+        """
+        check_is_fitted(self)
+        users, items = _ids(X)
+        known = (users < self.n_users_) & (items < self.n_items_)
+        if not known.all() and self.cold_start == "raise":
+            bad = np.flatnonzero(~known)[0]
+            raise ValueError(
+                f"Pair {bad} ({users[bad]}, {items[bad]}) has an id beyond the fitted "
+                f"{self.n_users_} users and {self.n_items_} items (cold_start='raise').")
+        out = np.empty(users.shape[0], dtype=np.float64)
+        u, i = np.where(known, users, 0), np.where(known, items, 0)
+        _mf.mf_predict(u.astype(np.int32), i.astype(np.int32), self.intercept_,
+                       self.user_factors_, self.item_factors_, self.user_bias_,
+                       self.item_bias_, out, resolve_n_jobs(self.n_jobs))
+        if not known.all():
+            if self.cold_start == "nan":
+                out[~known] = np.nan
+            else:  # the mean, and whichever bias is known
+                ub = np.where(users < self.n_users_,
+                              self.user_bias_[np.minimum(users, self.n_users_ - 1)], 0.0)
+                ib = np.where(items < self.n_items_,
+                              self.item_bias_[np.minimum(items, self.n_items_ - 1)], 0.0)
+                out[~known] = (self.intercept_ + ub + ib)[~known]
+        if self.loss == "log_loss":
+            return out  # the score; its sign is the predicted feedback
+        return out
+
+    def recommend(self, users, n=10, exclude=None):
+        """The ``n`` items of highest predicted rating for each user.
+
+        Parameters
+        ----------
+        users : array-like of int
+        n : int, default=10
+        exclude : sparse matrix of shape (n_users, n_items) or array of pairs, default=None
+            Pairs not to recommend (typically the training ratings: the items
+            each user has rated).
+
+        Returns
+        -------
+        items : ndarray of shape (len(users), n), int
+        scores : ndarray of shape (len(users), n)
+        """
+        check_is_fitted(self)
+        users = np.asarray(users, dtype=np.int64).reshape(-1)
+        if users.size and (users.min() < 0 or users.max() >= self.n_users_):
+            raise ValueError(f"users must be fitted ids, 0 to {self.n_users_ - 1}.")
+        n = min(int(n), self.n_items_)
+        scores = (self.user_factors_[users].astype(np.float64) @ self.item_factors_.T
+                  + self.item_bias_ + self.user_bias_[users][:, None] + self.intercept_)
+        if exclude is not None:
+            if not sp.issparse(exclude):
+                eu, ei = _ids(exclude, "exclude")
+                exclude = sp.csr_matrix((np.ones(eu.shape[0]), (eu, ei)),
+                                        shape=(max(self.n_users_, eu.max() + 1),
+                                               max(self.n_items_, ei.max() + 1)))
+            rows = exclude.tocsr()[users][:, :self.n_items_]
+            scores[rows.nonzero()] = -np.inf
+        top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+        part = np.take_along_axis(scores, top, axis=1)
+        rank = np.argsort(-part, axis=1, kind="stable")
+        return np.take_along_axis(top, rank, axis=1), np.take_along_axis(part, rank, axis=1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.required = False  # a sparse ratings matrix carries its own y
+        tags.non_deterministic = self.n_jobs != 1
+        return tags

@@ -1,0 +1,160 @@
+"""MatrixFactorization: what it learns, its input checks, and scikit-learn's tools on it."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+
+from hogwild import MatrixFactorization
+from hogwild.datasets import make_ratings
+
+
+@pytest.fixture(scope="module")
+def ratings():
+    return make_ratings(n_users=600, n_items=300, n_ratings=40_000, n_components=5,
+                        noise=0.3, random_state=0)
+
+
+def rmse(model, X, y):
+    return float(np.sqrt(np.mean((model.predict(X) - y) ** 2)))
+
+
+def test_make_ratings_is_seeded_and_shaped():
+    X, y = make_ratings(n_users=200, n_items=100, n_ratings=3000, random_state=1)
+    X2, y2 = make_ratings(n_users=200, n_items=100, n_ratings=3000, random_state=1)
+    np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(y, y2)
+    assert X.dtype == np.int32 and y.dtype == np.float32 and X.shape == (3000, 2)
+    keys = X[:, 0].astype(np.int64) * 100 + X[:, 1]
+    assert np.unique(keys).size == 3000  # no repeated pair
+    # power-law activity: the busiest user rates far more than the median one
+    counts = np.bincount(X[:, 0])
+    assert counts.max() > 4 * np.median(counts)
+    with pytest.raises(ValueError, match="more than half"):
+        make_ratings(n_users=10, n_items=10, n_ratings=60)
+
+
+@pytest.mark.parametrize("learning_rate, eta0", [("adagrad", 0.1), ("constant", 0.01),
+                                                 ("backoff", 0.02)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_learns_the_low_rank_signal(ratings, learning_rate, eta0, dtype):
+    X, y = ratings
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0)
+    model = MatrixFactorization(n_components=5, alpha=0.02, learning_rate=learning_rate,
+                                eta0=eta0, max_iter=30, n_jobs=1, random_state=0,
+                                dtype=dtype).fit(X_train, y_train)
+    baseline = float(np.std(y_test))  # predicting the mean
+    assert rmse(model, X_test, y_test) < 0.75 * baseline
+    assert model.user_factors_.dtype == dtype and model.user_factors_.shape[1] == 5
+    assert len(model.loss_curve_) == model.n_iter_ == 30
+    assert model.loss_curve_[-1] < model.loss_curve_[0]
+
+
+def test_one_thread_is_reproducible_and_threads_learn_as_well(ratings):
+    X, y = ratings
+    fits = [MatrixFactorization(5, max_iter=5, n_jobs=1, random_state=3).fit(X, y)
+            for _ in range(2)]
+    np.testing.assert_array_equal(fits[0].user_factors_, fits[1].user_factors_)
+    np.testing.assert_array_equal(fits[0].item_bias_, fits[1].item_bias_)
+    two = MatrixFactorization(5, max_iter=5, n_jobs=2, random_state=3).fit(X, y)
+    assert rmse(two, X, y) < 1.05 * rmse(fits[0], X, y)
+
+
+def test_sparse_matrix_input_equals_pairs(ratings):
+    X, y = ratings
+    R = sp.csr_matrix((y, (X[:, 0], X[:, 1])))
+    from_pairs = MatrixFactorization(5, max_iter=15, n_jobs=1, random_state=0).fit(X, y)
+    from_matrix = MatrixFactorization(5, max_iter=15, n_jobs=1, random_state=0).fit(R)
+    # the same ratings in another order before the shuffle: the same quality
+    assert rmse(from_matrix, X, y) == pytest.approx(rmse(from_pairs, X, y), rel=0.05)
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame({"user": X[:, 0], "item": X[:, 1]})
+    from_frame = MatrixFactorization(5, max_iter=15, n_jobs=1, random_state=0).fit(frame, y)
+    np.testing.assert_array_equal(from_frame.user_factors_, from_pairs.user_factors_)
+
+
+def test_scikit_learn_tools(ratings):
+    X, y = ratings
+    X, y = X[:10_000], y[:10_000]
+    scores = cross_val_score(MatrixFactorization(5, max_iter=5, n_jobs=1, random_state=0), X, y,
+                             cv=3, scoring="neg_root_mean_squared_error")
+    assert scores.shape == (3,) and np.all(scores < 0)
+    search = GridSearchCV(MatrixFactorization(max_iter=5, n_jobs=1, random_state=0),
+                          {"n_components": [2, 5], "alpha": [0.01, 0.1]}, cv=2,
+                          scoring="neg_root_mean_squared_error").fit(X, y)
+    assert search.best_params_["n_components"] in (2, 5)
+
+
+def test_cold_start_modes(ratings):
+    X, y = ratings
+    model = MatrixFactorization(5, max_iter=3, n_jobs=1, random_state=0).fit(X, y)
+    unseen = np.array([[model.n_users_ + 5, 0], [0, 1]])
+    mean = model.predict(unseen)
+    assert mean[0] == pytest.approx(model.intercept_ + model.item_bias_[0])
+    assert np.isfinite(mean).all()
+    assert np.isnan(model.set_params(cold_start="nan").predict(unseen)[0])
+    with pytest.raises(ValueError, match="beyond the fitted"):
+        model.set_params(cold_start="raise").predict(unseen)
+
+
+def test_partial_fit_grows_for_new_ids(ratings):
+    X, y = ratings
+    model = MatrixFactorization(5, n_jobs=1, random_state=0).partial_fit(X, y)
+    n_users = model.n_users_
+    new = np.array([[n_users + 3, 1], [n_users + 3, 2]])
+    before = model.user_factors_.copy()
+    model.partial_fit(new, np.array([4.0, 5.0]))
+    assert model.n_users_ == n_users + 4
+    np.testing.assert_array_equal(model.user_factors_[:n_users, 0] != 0,
+                                  before[:, 0] != 0)
+    assert model.n_iter_ == 1
+
+
+def test_recommend(ratings):
+    X, y = ratings
+    model = MatrixFactorization(5, max_iter=5, n_jobs=1, random_state=0).fit(X, y)
+    items, scores = model.recommend([0, 1], n=7, exclude=X)
+    assert items.shape == scores.shape == (2, 7)
+    assert np.all(np.diff(scores, axis=1) <= 0)  # best first
+    rated = set(X[X[:, 0] == 0, 1].tolist())
+    assert not rated & set(items[0].tolist())
+    full = model.predict(np.column_stack([np.zeros(model.n_items_, int),
+                                          np.arange(model.n_items_)]))
+    full[list(rated)] = -np.inf
+    assert items[0, 0] == int(np.argmax(full))
+
+
+@pytest.mark.parametrize("X, y, message", [
+    (np.array([[0, -1], [1, 2]]), [1.0, 2.0], "negative ids"),
+    (np.array([[0.5, 1.0], [1.0, 2.0]]), [1.0, 2.0], "non-integer ids"),
+    (np.array([[0, 1], [1, 2]]), [1.0, np.nan], "NaN or infinite ratings"),
+    (np.array([[0, 1], [1, 2]]), [1.0], "2 pairs but y has 1"),
+    (np.zeros((0, 2), dtype=int), [], "empty"),
+    (np.array([0, 1, 2]), [1.0, 2.0, 3.0], r"\(n, 2\) array"),
+    (np.array([[0, 1], [1, 2]]), None, "y \\(the ratings\\) is required"),
+])
+def test_bad_input_names_the_problem(X, y, message):
+    model = MatrixFactorization(max_iter=2)
+    with pytest.raises(ValueError, match=message):
+        model.fit(X, y)
+    assert not hasattr(model, "user_factors_")
+
+
+def test_divergence_is_an_error_and_leaves_the_model(ratings):
+    X, y = ratings
+    model = MatrixFactorization(5, max_iter=2, n_jobs=1, random_state=0).fit(X, y)
+    before = model.user_factors_.copy()
+    with pytest.raises(ValueError, match="diverged"):
+        model.set_params(learning_rate="constant", eta0=50.0, alpha=0.0).fit(X, y * 100)
+    np.testing.assert_array_equal(model.user_factors_, before)
+
+
+def test_log_loss_for_binary_feedback():
+    rng = np.random.default_rng(0)
+    X, y = make_ratings(n_users=300, n_items=200, n_ratings=20_000, random_state=2)
+    binary = np.where(y > np.median(y), 1.0, -1.0)
+    model = MatrixFactorization(5, loss="log_loss", max_iter=20, n_jobs=1,
+                                random_state=0).fit(X, binary)
+    accuracy = np.mean(np.sign(model.predict(X)) == binary)
+    assert accuracy > 0.75
+    with pytest.raises(ValueError, match="-1 and \\+1"):
+        model.fit(X, rng.random(len(y)))
