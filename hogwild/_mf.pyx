@@ -20,6 +20,8 @@ step, or per-row AdaGrad as LIBMF's: ``eta / sqrt(G)`` where ``G``, one
 number a row, starts at 1 and adds the mean squared gradient of the row's
 factors after each step.
 """
+import numpy as np
+
 from cython.parallel cimport parallel, prange
 from libc.math cimport sqrt
 from libc.stdint cimport int32_t, int64_t
@@ -35,15 +37,27 @@ cdef extern from *:
        reductions are written for "omp simd", which lets the compiler
        vectorise them (their order of additions changes; a build without
        OpenMP ignores the pragma and adds in order). */
+    /* x86-64 with GCC >= 11 or clang >= 14: each helper is also compiled for
+       x86-64-v3 (AVX2, FMA) and the loader picks the copy the CPU runs: the
+       wide vectors without -march=native in the build. */
+    #if defined(__x86_64__) && !defined(_WIN32) && \
+        ((defined(__clang__) && __clang_major__ >= 14) || \
+         (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
+    #define HW_MF_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+    #else
+    #define HW_MF_CLONES
+    #endif
     #define HW_MF_KERNELS(T, SUFFIX)                                              \
-    static inline double hw_mf_dot_##SUFFIX(const T *restrict p,                  \
+    HW_MF_CLONES                                                                  \
+    static double hw_mf_dot_##SUFFIX(const T *restrict p,                         \
                                             const T *restrict q, Py_ssize_t k) {  \
         T s = 0;                                                                  \
         _Pragma("omp simd reduction(+:s)")                                        \
         for (Py_ssize_t f = 0; f < k; f++) s += p[f] * q[f];                      \
         return (double)s;                                                         \
     }                                                                             \
-    static inline void hw_mf_step_##SUFFIX(T *restrict p, T *restrict q,          \
+    HW_MF_CLONES                                                                  \
+    static void hw_mf_step_##SUFFIX(T *restrict p, T *restrict q,                 \
             Py_ssize_t k, T g, T eta_u, T eta_i, T a_u, T a_i,                    \
             double *gsq_u, double *gsq_i) {                                       \
         T su = 0, si = 0;                                                         \
@@ -88,20 +102,122 @@ cdef class MFParams:
         Whether to train the user and item biases.
     adagrad : bool, default=False
     n_threads : int, default=1
+    conflict_free : bool, default=True
+        Threads take blocks that share no rows (FPSGD); otherwise any block
+        (the HOGWILD! paper's updates). See :func:`mf_epoch`.
     """
 
     cdef public int loss, n_threads
     cdef public double epsilon, eta, mean
-    cdef public bint fit_intercept, adagrad
+    cdef public bint fit_intercept, adagrad, conflict_free
 
     def __init__(self, *, loss, epsilon=0.0, eta=0.01, mean=0.0, fit_intercept=True,
-                 adagrad=False, n_threads=1):
+                 adagrad=False, n_threads=1, conflict_free=True):
         self.loss, self.epsilon, self.eta, self.mean = loss, epsilon, eta, mean
         self.fit_intercept, self.adagrad, self.n_threads = fit_intercept, adagrad, n_threads
+        self.conflict_free = conflict_free
+
+
+cdef extern from *:
+    """
+    /* The block scheduler's lock and the thread number, as constants in a
+       build without OpenMP (one thread, nothing to exclude). */
+    #ifdef _OPENMP
+    #include <omp.h>
+    typedef omp_lock_t hw_lock_t;
+    static inline void hw_lock_init(hw_lock_t *l) { omp_init_lock(l); }
+    static inline void hw_lock_destroy(hw_lock_t *l) { omp_destroy_lock(l); }
+    static inline void hw_lock(hw_lock_t *l) { omp_set_lock(l); }
+    static inline void hw_unlock(hw_lock_t *l) { omp_unset_lock(l); }
+    static inline int hw_thread_num(void) { return omp_get_thread_num(); }
+    #else
+    typedef int hw_lock_t;
+    static inline void hw_lock_init(hw_lock_t *l) { (void)l; }
+    static inline void hw_lock_destroy(hw_lock_t *l) { (void)l; }
+    static inline void hw_lock(hw_lock_t *l) { (void)l; }
+    static inline void hw_unlock(hw_lock_t *l) { (void)l; }
+    static inline int hw_thread_num(void) { return 0; }
+    #endif
+    """
+    ctypedef int hw_lock_t
+    void hw_lock_init(hw_lock_t *l) noexcept nogil
+    void hw_lock_destroy(hw_lock_t *l) noexcept nogil
+    void hw_lock(hw_lock_t *l) noexcept nogil
+    void hw_unlock(hw_lock_t *l) noexcept nogil
+    int hw_thread_num() noexcept nogil
+
+
+cdef double _train_block(const int32_t *users, const int32_t *items, const floating *ratings,
+                         Py_ssize_t lo, Py_ssize_t hi, floating *P, floating *Q,
+                         floating *user_bias, floating *item_bias, const double *user_alpha,
+                         const double *item_alpha, bint per_user, bint per_item,
+                         double *user_g, double *item_g, Py_ssize_t k, int loss, double eps,
+                         double eta, double mean, bint biases, bint adagrad) noexcept nogil:
+    """Ratings ``[lo, hi)`` in turn (the module docstring's step); their summed loss."""
+    cdef:
+        Py_ssize_t j
+        int32_t u, i
+        double p, g, eta_u, eta_i, a_u, a_i, gsq_u, gsq_i, row_loss, sumloss = 0.0
+        floating *pu
+        floating *qi
+    for j in range(lo, hi):
+        u = users[j]
+        i = items[j]
+        pu = P + u * k
+        qi = Q + i * k
+        if floating is float:
+            p = mean + user_bias[u] + item_bias[i] + hw_mf_dot_f(pu, qi, k)
+        else:
+            p = mean + user_bias[u] + item_bias[i] + hw_mf_dot_d(pu, qi, k)
+        g = clip_dloss(dloss_and_loss(loss, p, ratings[j], eps, &row_loss))
+        sumloss = sumloss + row_loss
+        a_u = user_alpha[u] if per_user else user_alpha[0]
+        a_i = item_alpha[i] if per_item else item_alpha[0]
+        if adagrad:
+            eta_u = eta / sqrt(user_g[u])
+            eta_i = eta / sqrt(item_g[i])
+        else:
+            eta_u = eta
+            eta_i = eta
+        if floating is float:
+            hw_mf_step_f(pu, qi, k, <float>g, <float>eta_u, <float>eta_i, <float>a_u,
+                         <float>a_i, &gsq_u, &gsq_i)
+        else:
+            hw_mf_step_d(pu, qi, k, g, eta_u, eta_i, a_u, a_i, &gsq_u, &gsq_i)
+        if biases:
+            user_bias[u] = <floating>(user_bias[u] - eta_u * (g + a_u * user_bias[u]))
+            item_bias[i] = <floating>(item_bias[i] - eta_i * (g + a_i * item_bias[i]))
+        if adagrad:
+            user_g[u] = user_g[u] + gsq_u / k
+            item_g[i] = item_g[i] + gsq_i / k
+    return sumloss
+
+
+cdef Py_ssize_t _pick(const int64_t *blocks, Py_ssize_t n_blocks, Py_ssize_t *cursor,
+                      char *taken, char *busy_user, char *busy_item,
+                      const int64_t *grid) noexcept nogil:
+    """The next block of ``blocks`` whose user and item ranges no thread holds (-2: none
+    free now, -1: none left); marks it taken and its ranges held. Under the lock."""
+    cdef Py_ssize_t j, b
+    cdef bint left = False
+    while cursor[0] < n_blocks and taken[cursor[0]]:
+        cursor[0] += 1
+    for j in range(cursor[0], n_blocks):
+        if taken[j]:
+            continue
+        left = True
+        b = blocks[j]
+        if not busy_user[grid[2 * b]] and not busy_item[grid[2 * b + 1]]:
+            taken[j] = 1
+            busy_user[grid[2 * b]] = 1
+            busy_item[grid[2 * b + 1]] = 1
+            return j
+    return -2 if left else -1
 
 
 def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[::1] ratings,
-             const int64_t[::1] starts, const int64_t[::1] blocks, MFParams params,
+             const int64_t[::1] starts, const int64_t[::1] blocks,
+             const int64_t[:, ::1] grid, MFParams params,
              floating[:, ::1] user_factors, floating[:, ::1] item_factors,
              floating[::1] user_bias, floating[::1] item_bias,
              const double[::1] user_alpha, const double[::1] item_alpha,
@@ -110,9 +226,16 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
 
     The ratings are stored in the caller's compact copy, grouped into
     blocks (a block: the ratings of a range of users and a range of items,
-    few enough rows to stay in cache, in a shuffled order); an epoch visits
-    the blocks in the order ``blocks``, each block's ratings in turn, so a
-    thread reads its ratings in sequence and the factor rows from cache.
+    few enough rows to stay in cache, in a shuffled order); each block's
+    ratings are trained in turn, so a thread reads its ratings in sequence
+    and the factor rows from cache. How threads share the blocks:
+
+    - ``params.conflict_free`` (FPSGD's schedule, Chin et al.): a thread
+      takes the next block in ``blocks`` whose user range and item range no
+      other thread is training, so no two threads ever write the same row
+      (a lock guards only the choice of blocks, once per block);
+    - otherwise the HOGWILD! paper's way: threads split ``blocks`` between
+      them in order and may write the same rows at once, without locks.
 
     Parameters
     ----------
@@ -123,6 +246,8 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
         Block ``b`` is ratings ``[starts[b], starts[b + 1])``.
     blocks : ndarray of int64
         The blocks to train, in order.
+    grid : ndarray of int64 of shape (n_blocks, 2)
+        Each block's user range and item range (numbered from 0).
     params : MFParams
     user_factors, item_factors : ndarray of shape (n_users, k), (n_items, k)
     user_bias, item_bias : ndarray of shape (n_users,), (n_items,)
@@ -136,52 +261,60 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
     sumloss : float
     """
     cdef:
-        Py_ssize_t n_blocks = blocks.shape[0]
-        Py_ssize_t k = user_factors.shape[1], b, j, lo, hi
-        int32_t u, i
-        int loss = params.loss, n_threads = params.n_threads
+        Py_ssize_t n_blocks = blocks.shape[0], k = user_factors.shape[1], b, j, cursor = 0
+        Py_ssize_t n_user_ranges = 0, n_item_ranges = 0
+        int loss = params.loss, n_threads = params.n_threads, tid
         double eps = params.epsilon, eta = params.eta, mean = params.mean
         bint biases = params.fit_intercept, adagrad = params.adagrad
         bint per_user = user_alpha.shape[0] > 1, per_item = item_alpha.shape[0] > 1
-        double p, g, eta_u, eta_i, a_u, a_i, gsq_u, gsq_i, row_loss, sumloss = 0.0
-        floating *pu
-        floating *qi
+        double sumloss = 0.0, local
+        hw_lock_t lock
+        double[::1] thread_loss
+        char[::1] taken, busy_user, busy_item
     if n_blocks == 0:
         return 0.0
+    if n_threads == 1 or not params.conflict_free:
+        with nogil:
+            for b in prange(n_blocks, schedule='static', num_threads=n_threads):
+                sumloss += _train_block(
+                    &users[0], &items[0], &ratings[0], starts[blocks[b]],
+                    starts[blocks[b] + 1], &user_factors[0, 0], &item_factors[0, 0],
+                    &user_bias[0], &item_bias[0], &user_alpha[0], &item_alpha[0], per_user,
+                    per_item, &user_g[0], &item_g[0], k, loss, eps, eta, mean, biases, adagrad)
+        return sumloss
+    for j in range(grid.shape[0]):
+        n_user_ranges = max(n_user_ranges, grid[j, 0] + 1)
+        n_item_ranges = max(n_item_ranges, grid[j, 1] + 1)
+    taken = bytearray(n_blocks)
+    busy_user, busy_item = bytearray(n_user_ranges), bytearray(n_item_ranges)
+    thread_loss = np.zeros(n_threads)
+    hw_lock_init(&lock)
     with nogil, parallel(num_threads=n_threads):
-        for b in prange(n_blocks, schedule='static'):
-            lo = starts[blocks[b]]
-            hi = starts[blocks[b] + 1]
-            for j in range(lo, hi):
-                u = users[j]
-                i = items[j]
-                pu = &user_factors[u, 0]
-                qi = &item_factors[i, 0]
-                if floating is float:
-                    p = mean + user_bias[u] + item_bias[i] + hw_mf_dot_f(pu, qi, k)
-                else:
-                    p = mean + user_bias[u] + item_bias[i] + hw_mf_dot_d(pu, qi, k)
-                g = clip_dloss(dloss_and_loss(loss, p, ratings[j], eps, &row_loss))
-                sumloss += row_loss
-                a_u = user_alpha[u] if per_user else user_alpha[0]
-                a_i = item_alpha[i] if per_item else item_alpha[0]
-                if adagrad:
-                    eta_u = eta / sqrt(user_g[u])
-                    eta_i = eta / sqrt(item_g[i])
-                else:
-                    eta_u = eta
-                    eta_i = eta
-                if floating is float:
-                    hw_mf_step_f(pu, qi, k, <float>g, <float>eta_u, <float>eta_i, <float>a_u,
-                                 <float>a_i, &gsq_u, &gsq_i)
-                else:
-                    hw_mf_step_d(pu, qi, k, g, eta_u, eta_i, a_u, a_i, &gsq_u, &gsq_i)
-                if biases:
-                    user_bias[u] = <floating>(user_bias[u] - eta_u * (g + a_u * user_bias[u]))
-                    item_bias[i] = <floating>(item_bias[i] - eta_i * (g + a_i * item_bias[i]))
-                if adagrad:
-                    user_g[u] = user_g[u] + gsq_u / k
-                    item_g[i] = item_g[i] + gsq_i / k
+        tid = hw_thread_num()
+        local = 0.0
+        while True:
+            hw_lock(&lock)
+            j = _pick(&blocks[0], n_blocks, &cursor, &taken[0], &busy_user[0], &busy_item[0],
+                      &grid[0, 0])
+            hw_unlock(&lock)
+            if j == -1:
+                break
+            if j == -2:
+                continue  # every block left shares a range with one in training
+            b = blocks[j]
+            local = local + _train_block(
+                &users[0], &items[0], &ratings[0], starts[b], starts[b + 1],
+                &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
+                &user_alpha[0], &item_alpha[0], per_user, per_item, &user_g[0], &item_g[0],
+                k, loss, eps, eta, mean, biases, adagrad)
+            hw_lock(&lock)
+            busy_user[grid[b, 0]] = 0
+            busy_item[grid[b, 1]] = 0
+            hw_unlock(&lock)
+        thread_loss[tid] = local
+    hw_lock_destroy(&lock)
+    for j in range(n_threads):
+        sumloss += thread_loss[j]
     return sumloss
 
 

@@ -26,29 +26,38 @@ from ..linear_model._epochs import Plateau, epoch_seed
 # Ratings a kernel call trains: Python regains control (Ctrl-C) between calls.
 CHUNK_RATINGS = 1 << 20
 # A block's factor rows (users and items) should fit in this many bytes of
-# cache: a thread trains a block's ratings in turn, and an epoch shuffles blocks.
-BLOCK_BYTES = 256 << 10
+# cache (a core's L2 here): a thread trains a block's ratings in turn, and an
+# epoch shuffles the blocks (docs/design.md, "Matrix factorization").
+BLOCK_BYTES = 1 << 20
 
 
-def _layout(users, items, ratings, n_users, n_items, k, seed):
+def _layout(users, items, ratings, n_users, n_items, k, seed, n_threads=1):
     """One compact copy of the ratings, grouped into cache-sized blocks.
 
     Users and items are cut into ranges of at most ``BLOCK_BYTES / 2`` of
-    factor rows each; a block holds the ratings of one user range and one
+    factor rows each, and into at least ``2 n_threads + 1`` ranges, so that
+    the conflict-free schedule always finds a free block for every thread
+    (LIBMF's rule); a block holds the ratings of one user range and one
     item range, in a shuffled order. Returns the ids and ratings in block
-    order and each block's start (``starts[-1]`` is the number of ratings).
+    order, each block's start (``starts[-1]`` is the number of ratings) and
+    its (user range, item range).
     """
     row_bytes = k * ratings.dtype.itemsize + 24  # the factors, bias, AdaGrad sum, alpha
     rows = max(1, (BLOCK_BYTES // 2) // row_bytes)
-    n_user_ranges, n_item_ranges = -(-n_users // rows), -(-n_items // rows)
+    user_rows = max(1, min(rows, n_users // (2 * n_threads + 1)))
+    item_rows = max(1, min(rows, n_items // (2 * n_threads + 1)))
+    n_user_ranges, n_item_ranges = -(-n_users // user_rows), -(-n_items // item_rows)
     order = np.arange(ratings.shape[0], dtype=np.int64)
     _native.shuffle(order, epoch_seed(seed, (1 << 31) - 1))
-    cell = (users[order] // rows).astype(np.int64) * n_item_ranges + items[order] // rows
+    cell = ((users[order] // user_rows).astype(np.int64) * n_item_ranges
+            + items[order] // item_rows)
     order = order[np.argsort(cell, kind="stable")]
     counts = np.bincount(cell, minlength=n_user_ranges * n_item_ranges)
-    counts = counts[counts > 0]
-    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return users[order], items[order], ratings[order], starts
+    cells = np.flatnonzero(counts)
+    starts = np.concatenate([[0], np.cumsum(counts[cells])]).astype(np.int64)
+    grid = np.ascontiguousarray(np.column_stack(np.divmod(cells, n_item_ranges)),
+                                dtype=np.int64)
+    return users[order], items[order], ratings[order], starts, grid
 
 LOSSES = {"squared_error": "squared_error", "log_loss": "log_loss",
           "absolute_error": "epsilon_insensitive"}
@@ -126,6 +135,12 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
     cold_start : {'mean', 'nan', 'raise'}, default='mean'
         A user or item beyond the fitted ids at predict: the prediction
         without its bias and factors, NaN, or an error.
+    strategy : {'blocks', 'hogwild'}, default='blocks'
+        How threads share the ratings, grouped in cache-sized blocks of
+        (user range, item range): 'blocks' never trains two blocks that
+        share a range at once (FPSGD's schedule: no two threads write one
+        row); 'hogwild' lets threads take any block, writing shared rows
+        without locks (the HOGWILD! paper's updates).
     verbose : int, default=0
 
     Attributes
@@ -157,6 +172,7 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
         "dtype": "no_validation",
         "init_std": [Interval(Real, 0, None, closed="left")],
         "cold_start": [StrOptions({"mean", "nan", "raise"})],
+        "strategy": [StrOptions({"blocks", "hogwild"})],
         "verbose": ["verbose"],
     }
 
@@ -164,7 +180,7 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
                  fit_intercept=True, loss="squared_error", learning_rate="adagrad", eta0=0.1,
                  backoff=0.9, max_iter=20, tol=None, n_iter_no_change=3, n_jobs=None,
                  random_state=None, dtype=np.float32, init_std=0.1, cold_start="mean",
-                 verbose=0):
+                 strategy="blocks", verbose=0):
         self.n_components = n_components
         self.alpha = alpha
         self.alpha_scaling = alpha_scaling
@@ -181,6 +197,7 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
         self.dtype = dtype
         self.init_std = init_std
         self.cold_start = cold_start
+        self.strategy = strategy
         self.verbose = verbose
 
     # ------------------------------------------------------------ input
@@ -273,10 +290,11 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
         params = _mf.MFParams(loss=_native.LOSSES[LOSSES[self.loss]], epsilon=0.0,
                               eta=self.eta0, mean=self.intercept_,
                               fit_intercept=bool(self.fit_intercept),
-                              adagrad=self.learning_rate == "adagrad", n_threads=n_threads)
+                              adagrad=self.learning_rate == "adagrad", n_threads=n_threads,
+                              conflict_free=self.strategy == "blocks")
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        users, items, ratings, starts = _layout(users, items, ratings, n_users, n_items,
-                                                self.n_components, seed)
+        users, items, ratings, starts, grid = _layout(users, items, ratings, n_users, n_items,
+                                                      self.n_components, seed, n_threads)
         blocks = np.arange(starts.shape[0] - 1, dtype=np.int64)
         chunk_blocks = max(1, int(blocks.shape[0] * CHUNK_RATINGS / max(1, ratings.shape[0])))
         plateau = Plateau(None if self.tol is None else self.tol * ratings.shape[0],
@@ -290,7 +308,7 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
             sumloss = 0.0
             for lo in range(0, blocks.shape[0], chunk_blocks):
                 sumloss += _mf.mf_epoch(
-                    users, items, ratings, starts, blocks[lo:lo + chunk_blocks], params, self._user_factors, self._item_factors, self._user_bias,
+                    users, items, ratings, starts, blocks[lo:lo + chunk_blocks], grid, params, self._user_factors, self._item_factors, self._user_bias,
                     self._item_bias, user_alpha, item_alpha, self._user_g, self._item_g)
             n_iter = epoch + 1
             if not (np.isfinite(sumloss) and np.isfinite(self._user_factors).all()
