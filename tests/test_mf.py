@@ -170,3 +170,18 @@ def test_log_loss_for_binary_feedback():
     assert accuracy > 0.75
     with pytest.raises(ValueError, match="-1 and \\+1"):
         model.fit(X, rng.random(len(y)))
+
+
+def test_early_stopping_watches_held_out_ratings(ratings):
+    X, y = ratings
+    model = MatrixFactorization(5, alpha=0.0, max_iter=200, early_stopping=True,
+                                validation_fraction=0.2, tol=1e-4, n_iter_no_change=3,
+                                n_jobs=1, random_state=0).fit(X, y)
+    assert model.n_iter_ < 200
+    losses = model.validation_loss_
+    assert len(losses) == model.n_iter_
+    # each of the last three epochs missed the best before it by less than tol
+    assert all(losses[k] > min(losses[:k]) - 1e-4 for k in range(len(losses) - 3,
+                                                                 len(losses)))
+    # the held-out ratings were not trained on: their error is the larger one
+    assert losses[-1] > np.sqrt(2 * model.loss_curve_[-1])

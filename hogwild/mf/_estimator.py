@@ -122,9 +122,15 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
     max_iter : int, default=20
         Epochs.
     tol : float or None, default=None
-        Stop when the epoch's training loss has not improved by ``tol`` (a
-        mean per rating) for ``n_iter_no_change`` epochs.
+        Stop when the epoch's training loss (with ``early_stopping``, the
+        held-out error) has not improved by ``tol`` (a mean per rating) for
+        ``n_iter_no_change`` epochs.
     n_iter_no_change : int, default=3
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the ratings (not trained on) and
+        watch their error after each epoch: RMSE for squared error, the mean
+        absolute error, or the mean log loss (``validation_loss_``).
+    validation_fraction : float, default=0.1
     n_jobs : int, default=None
         OpenMP threads, as the linear estimators count them.
     random_state : int, RandomState or None, default=None
@@ -152,6 +158,8 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
     n_iter_ : int
     loss_curve_ : list of float
         Mean training loss of each epoch (measured before each step).
+    validation_loss_ : list of float
+        With ``early_stopping``: the held-out error after each epoch.
     """
 
     _parameter_constraints: dict = {
@@ -166,6 +174,8 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_jobs": [Interval(Integral, None, -1, closed="right"),
                    Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
@@ -178,7 +188,8 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
 
     def __init__(self, n_components=10, *, alpha=0.05, alpha_scaling="none",
                  fit_intercept=True, loss="squared_error", learning_rate="adagrad", eta0=0.1,
-                 backoff=0.9, max_iter=20, tol=None, n_iter_no_change=3, n_jobs=None,
+                 backoff=0.9, max_iter=20, tol=None, n_iter_no_change=3, early_stopping=False,
+                 validation_fraction=0.1, n_jobs=None,
                  random_state=None, dtype=np.float32, init_std=0.1, cold_start="mean",
                  strategy="blocks", verbose=0):
         self.n_components = n_components
@@ -192,6 +203,8 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.dtype = dtype
@@ -270,8 +283,40 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
         self.n_users_, self.n_items_ = self._user_factors.shape[0], self._item_factors.shape[0]
 
     # ---------------------------------------------------------- training
-    def _train(self, users, items, ratings, max_iter, first):
+    def _holdout(self, users, items, ratings, for_partial_fit):
+        """``(train, validation)`` triples: early stopping's split, or all and None."""
+        if not self.early_stopping or for_partial_fit:
+            return (users, items, ratings), None
+        from sklearn.model_selection import train_test_split
+
+        rows = np.arange(ratings.shape[0])
+        if len(rows) < 2:
+            raise ValueError("early_stopping needs at least two ratings.")
+        train, held = train_test_split(rows, test_size=self.validation_fraction,
+                                       random_state=self.random_state)
+        return ((users[train], items[train], ratings[train]),
+                (users[held], items[held], ratings[held]))
+
+    def _validation_loss(self, validation):
+        users, items, ratings = validation
+        known = (users < self.n_users_) & (items < self.n_items_)
+        users, items, ratings = users[known], items[known], ratings[known]
+        if not len(ratings):
+            return np.inf
+        pred = np.empty(len(ratings))
+        _mf.mf_predict(users, items, self.intercept_, self._user_factors, self._item_factors,
+                       self._user_bias, self._item_bias, pred, resolve_n_jobs(self.n_jobs))
+        error = pred - ratings
+        if self.loss == "squared_error":
+            return float(np.sqrt(np.mean(error ** 2)))
+        if self.loss == "absolute_error":
+            return float(np.mean(np.abs(error)))
+        return float(np.mean(np.logaddexp(0.0, -ratings * pred)))
+
+    def _train(self, users, items, ratings, max_iter, first, for_partial_fit=False):
         rng = check_random_state(self.random_state)
+        (users, items, ratings), validation = self._holdout(users, items, ratings,
+                                                            for_partial_fit)
         if first:
             for name in ("_user_factors", "_item_factors", "_user_bias", "_item_bias",
                          "_user_g", "_item_g"):
@@ -280,6 +325,7 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
                 self.loss != "log_loss" else 0.0
             self._epochs_done = 0
             self.loss_curve_ = []
+            self.validation_loss_ = []
         n_users = max(int(users.max()) + 1, getattr(self, "n_users_", 0))
         n_items = max(int(items.max()) + 1, getattr(self, "n_items_", 0))
         self._grow(n_users, n_items, rng)
@@ -297,8 +343,11 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
                                                       self.n_components, seed, n_threads)
         blocks = np.arange(starts.shape[0] - 1, dtype=np.int64)
         chunk_blocks = max(1, int(blocks.shape[0] * CHUNK_RATINGS / max(1, ratings.shape[0])))
-        plateau = Plateau(None if self.tol is None else self.tol * ratings.shape[0],
-                          self.n_iter_no_change)
+        if validation is not None:
+            plateau = Plateau(self.tol, self.n_iter_no_change)
+        else:
+            plateau = Plateau(None if self.tol is None else self.tol * ratings.shape[0],
+                              self.n_iter_no_change)
         start = time.time()
         n_iter = 0
         for epoch in range(max_iter):
@@ -317,10 +366,16 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
                     f"The factors diverged (overflow) at epoch {epoch + 1}: use a smaller "
                     "eta0, a larger alpha, or learning_rate='adagrad'.")
             self.loss_curve_.append(sumloss / ratings.shape[0])
+            watched = sumloss
+            if validation is not None:
+                self.n_users_, self.n_items_ = n_users, n_items
+                watched = self._validation_loss(validation)
+                self.validation_loss_.append(watched)
             if self.verbose:
-                print(f"-- Epoch {epoch + 1}: mean loss {self.loss_curve_[-1]:.6f}, "
-                      f"{time.time() - start:.2f} s")
-            if plateau.update(sumloss):
+                print(f"-- Epoch {epoch + 1}: mean loss {self.loss_curve_[-1]:.6f}"
+                      + (f", held-out {watched:.6f}" if validation is not None else "")
+                      + f", {time.time() - start:.2f} s")
+            if plateau.update(watched):
                 break
         self.n_iter_ = n_iter
         self._epochs_done += n_iter
@@ -371,7 +426,7 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
             first = not hasattr(self, "user_factors_")
             if first:
                 self.n_features_in_ = 2
-            self._train(users, items, ratings, 1, first=first)
+            self._train(users, items, ratings, 1, first=first, for_partial_fit=True)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
