@@ -340,7 +340,7 @@ def load_model(path):
 
     Returns
     -------
-    estimator : HogwildClassifier or HogwildRegressor
+    estimator : HogwildClassifier, HogwildRegressor or MatrixFactorization
     header : dict
         ``hogwild``, ``scikit-learn``: the versions that saved it;
         ``zero_based``, ``n_features``: how to read data for it.
@@ -376,7 +376,9 @@ def load_model(path):
                 estimator = pickle.load(f)
             except Exception as exc:
                 raise CommandError(f"cannot load the model in {path}: {exc}") from None
-    if not isinstance(estimator, (HogwildClassifier, HogwildRegressor)):
+    from .mf import MatrixFactorization
+
+    if not isinstance(estimator, (HogwildClassifier, HogwildRegressor, MatrixFactorization)):
         raise CommandError(f"{path} is not a hogwild model (write one with hogwild train)")
     if header.get("scikit-learn") != sklearn.__version__:
         print(f"hogwild: warning: {path} was saved with scikit-learn "
@@ -562,6 +564,9 @@ def _predict(args):
     if args.output is not None:
         _check_writable(args.output)
     estimator, header = load_model(args.model)
+    if not isinstance(estimator, (HogwildClassifier, HogwildRegressor)):
+        raise CommandError(f"{args.model} is a matrix-factorization model: use "
+                           "hogwild mf predict")
     X, _, _ = load_data(args.data, zero_based=header["zero_based"],
                         n_features=estimator.n_features_in_)
     text = "".join(format_value(v) + "\n" for v in estimator.predict(X))
@@ -736,6 +741,9 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"hogwild {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     add_commands(commands)
+    from .mf._cli import add_mf_command  # the mf module imports this one
+
+    add_mf_command(commands)
 
     bench = commands.add_parser(
         "bench", help="time hogwild against scikit-learn, LIBLINEAR and the hardware's floor",

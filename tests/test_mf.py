@@ -185,3 +185,60 @@ def test_early_stopping_watches_held_out_ratings(ratings):
                                                                  len(losses)))
     # the held-out ratings were not trained on: their error is the larger one
     assert losses[-1] > np.sqrt(2 * model.loss_curve_[-1])
+
+
+# --------------------------------------------------------------- hogwild mf
+def _write_ratings(path, X, y, header=True, sep=","):
+    with open(path, "w") as f:
+        if header:
+            f.write(sep.join(["userId", "movieId", "rating", "timestamp"]) + "\n")
+        for (u, i), r in zip(X, y):
+            f.write(sep.join([str(u), str(i), f"{r:.3f}", "964982703"]) + "\n")
+
+
+def test_command_line_train_predict_recommend(ratings, tmp_path, capsys):
+    from hogwild._cli import main
+
+    X, y = ratings
+    train, test = tmp_path / "train.csv", tmp_path / "test.tsv"
+    _write_ratings(train, X[:30_000], y[:30_000])
+    _write_ratings(test, X[30_000:], y[30_000:], header=False, sep="\t")
+    model = tmp_path / "model.pkl"
+    assert main(["mf", "train", str(train), "-o", str(model), "--test", str(test),
+                 "--components", "5", "--epochs", "15", "--seed", "0",
+                 "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    test_rmse = float(out.split("test RMSE ")[1].split()[0])
+    assert test_rmse < 0.75 * float(np.std(y))
+    predictions = tmp_path / "pred.txt"
+    assert main(["mf", "predict", str(model), str(test), "-o", str(predictions)]) == 0
+    predicted = np.loadtxt(predictions)
+    assert predicted.shape == (10_000,)
+    assert np.sqrt(np.mean((predicted - y[30_000:]) ** 2)) == pytest.approx(test_rmse,
+                                                                          abs=1e-3)
+    capsys.readouterr()
+    assert main(["mf", "recommend", str(model), "--users", "0,1", "-n", "4",
+                 "--exclude", str(train)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 8 and lines[0].split("\t")[0] == "0"
+    rated = set(X[:30_000][X[:30_000, 0] == 0, 1].tolist())
+    assert not rated & {int(line.split("\t")[1]) for line in lines[:4]}
+    # a linear command refuses a factorization model, with the right command to use
+    assert main(["predict", str(model), str(test)]) == 1
+    assert "hogwild mf predict" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "is empty"),
+    ("user,item,rating\n", "holds no ratings"),
+    ("1,2,3\n4,-5,1\n", "line 2: user and item ids must be non-negative"),
+    ("1,2\n", "line 1 has 2 fields"),
+])
+def test_command_line_bad_files(tmp_path, capsys, content, message):
+    from hogwild._cli import main
+
+    path = tmp_path / "r.csv"
+    path.write_text(content)
+    assert main(["mf", "train", str(path), "-o", str(tmp_path / "m.pkl")]) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "m.pkl").exists()
