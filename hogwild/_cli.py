@@ -570,7 +570,12 @@ def _predict(args):
     X, _, _ = load_data(args.data, zero_based=header["zero_based"],
                         n_features=estimator.n_features_in_)
     text = "".join(format_value(v) + "\n" for v in estimator.predict(X))
-    if args.output is None:
+    return write_output(args.output, text, X.shape[0], "predictions")
+
+
+def write_output(path, text, count, what):
+    """Write a command's result to ``path``, or to stdout when it is None; status 0."""
+    if path is None:
         try:
             sys.stdout.write(text)
             sys.stdout.flush()
@@ -578,11 +583,11 @@ def _predict(args):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     try:
-        with open(args.output, "w") as f:
+        with open(path, "w") as f:
             f.write(text)
     except OSError as exc:
-        raise CommandError(f"cannot write {args.output}: {_why(exc)}") from None
-    print(f"wrote {X.shape[0]:,} predictions to {args.output}")
+        raise CommandError(f"cannot write {path}: {_why(exc)}") from None
+    print(f"wrote {count:,} {what} to {path}")
     return 0
 
 

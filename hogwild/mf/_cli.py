@@ -5,12 +5,11 @@ or spaces; a header line is recognised by its first two fields not being
 integers). Ids are used as they are: row ``u`` of the user factors is user
 ``u``.
 """
-import sys
-
 import numpy as np
 
 from .. import __version__
-from .._cli import CommandError, _check_writable, _why, load_model, positive, save_model
+from .._cli import (CommandError, _check_writable, _why, load_model, positive, save_model,
+                    write_output)
 from ._estimator import MatrixFactorization
 
 
@@ -96,27 +95,14 @@ def _load(path):
     return model
 
 
-def _write(args, text, count, what):
-    if args.output is None:
-        sys.stdout.write(text)
-        return 0
-    try:
-        with open(args.output, "w") as f:
-            f.write(text)
-    except OSError as exc:
-        raise CommandError(f"cannot write {args.output}: {_why(exc)}") from None
-    print(f"wrote {count:,} {what} to {args.output}")
-    return 0
-
-
 def _predict(args):
     if args.output is not None:
         _check_writable(args.output)
     model = _load(args.model)
     ids, _ = read_triples(args.data, columns=2)
     predicted = model.predict(ids)
-    return _write(args, "".join(f"{v:.6g}\n" for v in predicted), len(predicted),
-                  "predictions")
+    return write_output(args.output, "".join(f"{v:.6g}\n" for v in predicted),
+                        len(predicted), "predictions")
 
 
 def _recommend(args):
@@ -131,7 +117,7 @@ def _recommend(args):
         raise CommandError(str(exc).splitlines()[0]) from None
     lines = [f"{u}\t{i}\t{s:.6g}\n" for u, row, row_s in zip(users, items, scores)
              for i, s in zip(row, row_s) if np.isfinite(s)]
-    return _write(args, "".join(lines), len(lines), "recommendations")
+    return write_output(args.output, "".join(lines), len(lines), "recommendations")
 
 
 def add_mf_command(commands):
