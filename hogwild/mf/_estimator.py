@@ -49,10 +49,14 @@ def _layout(users, items, ratings, n_users, n_items, k, seed, n_threads=1):
     n_user_ranges, n_item_ranges = -(-n_users // user_rows), -(-n_items // item_rows)
     order = np.arange(ratings.shape[0], dtype=np.int64)
     _native.shuffle(order, epoch_seed(seed, (1 << 31) - 1))
+    n_cells = n_user_ranges * n_item_ranges
+    # the smallest integer type that holds a cell number: numpy's stable
+    # argsort of 16-bit keys is a radix sort, O(n) (ten times faster at 100 M)
+    cell_type = np.uint16 if n_cells <= 1 << 16 else np.int64
     cell = ((users[order] // user_rows).astype(np.int64) * n_item_ranges
-            + items[order] // item_rows)
+            + items[order] // item_rows).astype(cell_type)
     order = order[np.argsort(cell, kind="stable")]
-    counts = np.bincount(cell, minlength=n_user_ranges * n_item_ranges)
+    counts = np.bincount(cell, minlength=n_cells)
     cells = np.flatnonzero(counts)
     starts = np.concatenate([[0], np.cumsum(counts[cells])]).astype(np.int64)
     grid = np.ascontiguousarray(np.column_stack(np.divmod(cells, n_item_ranges)),
