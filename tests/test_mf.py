@@ -242,3 +242,46 @@ def test_command_line_bad_files(tmp_path, capsys, content, message):
     assert main(["mf", "train", str(path), "-o", str(tmp_path / "m.pkl")]) == 1
     assert message in capsys.readouterr().err
     assert not (tmp_path / "m.pkl").exists()
+
+
+SIGINT_CHILD = """
+import pickle
+from hogwild import MatrixFactorization
+from hogwild.datasets import make_ratings
+X, y = make_ratings(50_000, 10_000, 2_000_000, random_state=0)
+model = MatrixFactorization(16, max_iter=1, n_jobs=2, random_state=0).fit(X, y)
+last = pickle.dumps(model)
+model.set_params(max_iter=10**6)
+print("fitting", flush=True)
+try:
+    model.fit(X, y)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    model.set_params(max_iter=1)
+    print("as before the call" if pickle.dumps(model) == last else "changed", flush=True)
+"""
+
+
+def test_ctrl_c_returns_within_a_second_and_keeps_the_model(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "child.py"
+    script.write_text(SIGINT_CHILD)
+    child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "fitting"
+        time.sleep(1.0)  # well into the fit, which would run for days
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        first = child.stdout.readline().strip()
+        latency = time.monotonic() - sent
+        rest = child.stdout.read()
+        assert child.wait(timeout=30) == 0
+    finally:
+        child.kill()
+    assert first == "interrupted"
+    assert latency < 1.0
+    assert rest.startswith("as before the call"), rest
