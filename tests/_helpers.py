@@ -61,3 +61,36 @@ def big_csr(dtype):
                       shape=(n_rows, n_features + per_row))
     y = np.where(rng.random(n_rows) < 0.5, 1, -1)
     return X, y
+
+
+def interrupt_child(script, args=(), wait=0.5):
+    """Run a child that prints "fitting" then trains; SIGINT it ``wait`` s into the fit.
+
+    Returns
+    -------
+    first : str
+        The child's first line after the signal.
+    latency : float
+        Seconds from the signal to that line.
+    rest : str
+        The rest of its output (it must exit with status 0).
+    """
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    child = subprocess.Popen([sys.executable, str(script), *map(str, args)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "fitting"
+        time.sleep(wait)  # well into the fit, which would run for hours
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        first = child.stdout.readline().strip()
+        latency = time.monotonic() - sent
+        rest = child.stdout.read()
+        assert child.wait(timeout=30) == 0
+    finally:
+        child.kill()
+    return first, latency, rest

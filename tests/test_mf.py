@@ -4,6 +4,8 @@ import pytest
 import scipy.sparse as sp
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 
+from _helpers import interrupt_child
+
 from hogwild import MatrixFactorization
 from hogwild.datasets import make_ratings
 
@@ -263,25 +265,9 @@ except KeyboardInterrupt:
 
 
 def test_ctrl_c_returns_within_a_second_and_keeps_the_model(tmp_path):
-    import signal
-    import subprocess
-    import sys
-    import time
-
     script = tmp_path / "child.py"
     script.write_text(SIGINT_CHILD)
-    child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline().strip() == "fitting"
-        time.sleep(1.0)  # well into the fit, which would run for days
-        sent = time.monotonic()
-        child.send_signal(signal.SIGINT)
-        first = child.stdout.readline().strip()
-        latency = time.monotonic() - sent
-        rest = child.stdout.read()
-        assert child.wait(timeout=30) == 0
-    finally:
-        child.kill()
+    first, latency, rest = interrupt_child(script, wait=1.0)
     assert first == "interrupted"
     assert latency < 1.0
     assert rest.startswith("as before the call"), rest

@@ -1,19 +1,17 @@
 """Reliability: bad input, odd but valid input, interrupts, threads, memory, fork."""
 import os
 import pickle
-import signal
 import subprocess
 import sys
 import textwrap
 import threading
-import time
 import tracemalloc
 import warnings
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from _helpers import big_csr, make_sparse, needs_openmp
+from _helpers import big_csr, interrupt_child, make_sparse, needs_openmp
 
 from hogwild import HogwildClassifier, HogwildRegressor, _core
 from hogwild.linear_model import _epochs
@@ -328,19 +326,7 @@ def test_ctrl_c_returns_within_a_second_and_keeps_the_model(n_classes, n_jobs, m
                                                              tmp_path):
     script = tmp_path / "child.py"
     script.write_text(SIGINT_CHILD)
-    child = subprocess.Popen([sys.executable, str(script), str(n_classes), str(n_jobs),
-                              method], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline().strip() == "fitting"
-        time.sleep(0.5)  # well into the fit, which would run for hours
-        sent = time.monotonic()
-        child.send_signal(signal.SIGINT)
-        first = child.stdout.readline().strip()
-        latency = time.monotonic() - sent
-        rest = child.stdout.read()
-        assert child.wait(timeout=30) == 0
-    finally:
-        child.kill()
+    first, latency, rest = interrupt_child(script, (n_classes, n_jobs, method))
     assert first == "interrupted"
     assert latency < 1.0
     assert rest.startswith(("as before the call", "one more call completed")), rest

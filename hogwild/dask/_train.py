@@ -27,7 +27,7 @@ from distributed.scheduler import KilledWorker
 from ..linear_model._epochs import Schedule
 from .. import _native
 from ._server import ParameterServer, ssp_loop
-from ._worker import (Clocks, Plan, describe, merge, prepare, score_from_sums, straggler_delay,
+from ._worker import (Plan, describe, merge, prepare, score_from_sums, straggler_delay,
                       train_clock, validation_sums)
 
 # The client pulls the model (a snapshot to restart from) every this many clocks.
@@ -38,10 +38,6 @@ RECOMPUTE_TIMEOUT = 120
 
 # What a lost worker looks like from the client.
 WORKER_LOST = (KilledWorker, FutureCancelledError, CommClosedError, OSError, TimeoutError)
-
-
-class WorkerLost(Exception):
-    """A worker (or the parameter server's) died during a round: restart from a snapshot."""
 
 
 def _summary(model):
@@ -225,7 +221,7 @@ def train_average(client, parts, plan, clocks, model, verbose=0, on_clock=None,
                                   allow_other_workers=True, pure=False)
                     for w, group in groups.items()])
                 score = score_from_sums(sums)
-        except WORKER_LOST as exc:
+        except WORKER_LOST:
             fault.restarted(clock, snapshot[0])
             clock, model, clocks = snapshot[0], snapshot[1], copy.deepcopy(snapshot[2])
             del history[clock:]
@@ -234,7 +230,6 @@ def train_average(client, parts, plan, clocks, model, verbose=0, on_clock=None,
             model_f = client.scatter([model], broadcast=True, hash=False)[0]
             plan_f, col_sq_f = client.scatter([plan, parts.col_sq], broadcast=True,
                                               hash=False)
-            del exc
             continue
         if not finite:
             raise _diverged(clock)
