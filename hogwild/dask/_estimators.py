@@ -161,7 +161,7 @@ class DaskHogwildMixin:
                 setattr(local, name, value)
         return local
 
-    def _check_dask_params(self, for_partial_fit=False):
+    def _check_dask_params(self):
         if self.early_stopping and self.sync == "ssp":
             raise ValueError(
                 "early_stopping needs sync='average': under 'ssp' no model is the one "
@@ -282,7 +282,7 @@ class DaskHogwildMixin:
         self._validate_params()
         with self._all_or_nothing():
             self._more_validate_params(for_partial_fit=True)
-            self._check_dask_params(for_partial_fit=True)
+            self._check_dask_params()
             return self._dask_train(X, y, sample_weight, None, None, 1, for_partial_fit=True,
                                     classes=classes)
 

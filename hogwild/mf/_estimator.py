@@ -472,9 +472,7 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
                 ib = np.where(items < self.n_items_,
                               self.item_bias_[np.minimum(items, self.n_items_ - 1)], 0.0)
                 out[~known] = (self.intercept_ + ub + ib)[~known]
-        if self.loss == "log_loss":
-            return out  # the score; its sign is the predicted feedback
-        return out
+        return out  # with log_loss, a score whose sign is the predicted feedback
 
     def recommend(self, users, n=10, exclude=None):
         """The ``n`` items of highest predicted rating for each user.
