@@ -734,6 +734,19 @@ def _thread_list(text):
     return sorted(set(counts))
 
 
+class _ModeOption(argparse.Action):
+    """An option of one mode of ``hogwild bench`` (``linear`` or ``mf``): stored,
+    and noted in ``mode_options`` so that the other mode can refuse it."""
+
+    def __init__(self, option_strings, dest, mode, **kwargs):
+        super().__init__(option_strings, dest, **kwargs)
+        self.mode = mode
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.mode_options = [*namespace.mode_options, (self.mode, option_string)]
+
+
 def build_parser():
     """The argument parser of the ``hogwild`` command, with its subcommands.
 
@@ -751,46 +764,93 @@ def build_parser():
     add_mf_command(commands)
 
     bench = commands.add_parser(
-        "bench", help="time hogwild against scikit-learn, LIBLINEAR and the hardware's floor",
+        "bench", help="time hogwild against scikit-learn, LIBLINEAR and the hardware's floor "
+                      "(bench mf: matrix factorization against LIBMF and Surprise)",
         description="Time hogwild against scikit-learn's SGDClassifier, LIBLINEAR and two "
                     "sparse matrix-vector products, in one process, BLAS pinned to one "
-                    "thread, contenders interleaved; print a table.")
+                    "thread, contenders interleaved; print a table. `hogwild bench mf` races "
+                    "hogwild's MatrixFactorization against LIBMF and Surprise's SVD, each "
+                    "tuned on a validation split, on generated ratings or a ratings file.")
+    bench.add_argument("mode", nargs="?", choices=["linear", "mf"], default="linear",
+                       help="linear models (default) or matrix factorization")
     bench.add_argument("--data", metavar="FILE",
                        help="LIBSVM/svmlight file (.gz/.bz2 too); more than two classes become "
                             "first half vs second half of the sorted classes (default: "
-                            "generated data)")
+                            "generated data); bench mf: a user,item,rating[,...] CSV or TSV "
+                            "file (.gz/.bz2 too)")
+    linear = {"action": _ModeOption, "mode": "linear"}
     bench.add_argument("--loss", choices=["hinge", "log_loss"], default="hinge",
-                       help="(default: hinge)")
+                       help="(default: hinge)", **linear)
     bench.add_argument("--alpha", type=positive(float), default=1e-5,
-                       help="L2 strength (default: 1e-5)")
+                       help="L2 strength (default: 1e-5)", **linear)
     bench.add_argument("--threads", type=_thread_list, default=None, metavar="N[,N...]",
                        help="hogwild thread counts (default: 1 to every usable thread)")
     bench.add_argument("--epochs", type=positive(int), default=10,
                        help="epochs per fit; the time-to-target race runs up to 4x as many "
-                            "(default: 10)")
-    bench.add_argument("--repeats", type=positive(int), default=5,
-                       help="timed runs of each contender, after one warm-up (default: 5)")
+                            "(default: 10)", **linear)
+    bench.add_argument("--repeats", type=positive(int), default=None,
+                       help="timed runs of each contender, after one warm-up (default: 5; "
+                            "bench mf: 3)")
     bench.add_argument("--target", type=positive(float), default=None, metavar="GAP",
                        help="relative gap to the optimum that the time-to-target race "
                             "counts as reached (default: 0.001 with --data; 0.01 on the "
-                            "generated data, where plain SGD levels off above 0.001)")
+                            "generated data, where plain SGD levels off above 0.001); "
+                            "bench mf: a test RMSE (default: 1.01 x the best any contender "
+                            "reaches)")
     bench.add_argument("--out", metavar="DIR",
                        help="write results.json and plots there (default: a folder "
                             "named for the data and loss in ./hogwild-bench)")
     generated = bench.add_argument_group("generated data (without --data)")
     generated.add_argument("--rows", type=positive(int), default=DEFAULT_ROWS,
-                           help=f"(default: {DEFAULT_ROWS:,})")
+                           help=f"(default: {DEFAULT_ROWS:,})", **linear)
     generated.add_argument("--features", type=positive(int), default=DEFAULT_FEATURES,
-                           help=f"(default: {DEFAULT_FEATURES:,})")
+                           help=f"(default: {DEFAULT_FEATURES:,})", **linear)
     generated.add_argument("--nnz-per-row", type=positive(float), default=DEFAULT_NNZ_PER_ROW,
-                           help=f"mean non-zeros per row (default: {DEFAULT_NNZ_PER_ROW:g})")
+                           help=f"mean non-zeros per row (default: {DEFAULT_NNZ_PER_ROW:g})",
+                           **linear)
     generated.add_argument("--n-features", type=positive(int), default=None,
-                           help=argparse.SUPPRESS)
-    bench.set_defaults(run=_bench)
+                           help=argparse.SUPPRESS, **linear)
+    add_bench_mf_options(bench)
+    bench.set_defaults(run=_bench, mode_options=[])
     return parser
 
 
+def add_bench_mf_options(bench):
+    """The options of ``hogwild bench mf``, in a group of their own."""
+    from ._bench._mf import (DEFAULT_COMPONENTS, DEFAULT_ITEMS, DEFAULT_RATINGS, DEFAULT_USERS,
+                             MAX_EPOCHS)
+    mf = {"action": _ModeOption, "mode": "mf"}
+    group = bench.add_argument_group("bench mf (matrix factorization)")
+    group.add_argument("--components", type=positive(int), default=DEFAULT_COMPONENTS,
+                       metavar="K", help=f"rank of the factors (default: {DEFAULT_COMPONENTS})",
+                       **mf)
+    group.add_argument("--max-epochs", type=positive(int), default=MAX_EPOCHS,
+                       help=f"most epochs a contender is tuned for (default: {MAX_EPOCHS})",
+                       **mf)
+    group.add_argument("--libmf-obj", metavar="PATH", default=None,
+                       help="a LIBMF library built with AVX (bench/build_libmf.sh), raced "
+                            "beside the PyPI build (default: $LIBMF_OBJ if set)", **mf)
+    group.add_argument("--users", type=positive(int), default=DEFAULT_USERS,
+                       help=f"generated users (default: {DEFAULT_USERS:,})", **mf)
+    group.add_argument("--items", type=positive(int), default=DEFAULT_ITEMS,
+                       help=f"generated items (default: {DEFAULT_ITEMS:,})", **mf)
+    group.add_argument("--ratings", type=positive(int), default=DEFAULT_RATINGS,
+                       help=f"generated ratings (default: {DEFAULT_RATINGS:,})", **mf)
+
+
+def _refuse_other_mode(args):
+    """A ``CommandError`` (status 2) for options of the mode not run."""
+    wrong = [option for mode, option in args.mode_options if mode != args.mode]
+    if wrong:
+        other = "mf" if args.mode == "linear" else "linear"
+        raise CommandError(f"{', '.join(wrong)}: option{'s' * (len(wrong) > 1)} of `hogwild "
+                           f"bench {other}`, not of `hogwild bench {args.mode}`", status=2)
+
+
 def _bench(args):
+    _refuse_other_mode(args)
+    if args.mode == "mf":
+        return _bench_mf(args)
     # imported here: the benchmark program (matplotlib, peers) only for `bench`
     from ._bench import (format_report, generated_data, load_binary_svmlight, run_benchmark,
                          write_results)
@@ -811,7 +871,7 @@ def _bench(args):
     target_gap, target_set_by = bench_target(args.target, args.data)
     results = run_benchmark(X, y, source=source, name=name, task=task, loss=args.loss,
                             alpha=args.alpha, threads=args.threads, epochs=args.epochs,
-                            repeats=args.repeats, target_gap=target_gap,
+                            repeats=args.repeats or 5, target_gap=target_gap,
                             target_set_by=target_set_by)
     results["wall_seconds"] = time.perf_counter() - start
     print(format_report(results), flush=True)
@@ -821,6 +881,40 @@ def _bench(args):
         print(note)
     print(f"wrote {', '.join(p.name for p in written)} to {out}"
           + ("" if args.out else " (--out DIR writes elsewhere)"))
+    return 0
+
+
+def _bench_mf(args):
+    from ._bench import (dense_ids, format_mf_report, generated_ratings, run_mf_benchmark,
+                         write_mf_results)
+    from .mf._cli import read_triples
+
+    start = time.perf_counter()
+    if args.data:
+        ids, ratings = read_triples(args.data)
+        ids = dense_ids(ids)
+        source, name = f"{args.data} (ids renumbered 0, 1, 2, ...)", os.path.basename(args.data)
+    else:
+        try:
+            ids, ratings = generated_ratings(args.users, args.items, args.ratings)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        source = (f"generated (make_ratings: {args.users:,} users x {args.items:,} items, "
+                  f"{args.ratings:,} ratings, rank 10, noise 0.5 = the best RMSE, "
+                  "lognormal activity sigma 1)")
+        name = "generated"
+    results = run_mf_benchmark(ids, ratings, source=source, name=name, k=args.components,
+                               threads=args.threads, repeats=args.repeats or 3,
+                               max_epochs=args.max_epochs, target=args.target,
+                               libmf_obj=args.libmf_obj or os.environ.get("LIBMF_OBJ"))
+    results["wall_seconds"] = time.perf_counter() - start
+    print(format_mf_report(results), flush=True)
+    out = args.out or default_bench_folder(args.data, "mf")
+    written, notes = write_mf_results(results, out)
+    for note in notes:
+        print(note)
+    print(f"wrote {', '.join(p.name for p in written)} to {out} in "
+          f"{results['wall_seconds']:.0f} s" + ("" if args.out else " (--out DIR writes elsewhere)"))
     return 0
 
 
@@ -842,12 +936,13 @@ def default_bench_folder(data, loss):
     """Where ``hogwild bench`` writes without ``--out``: ``hogwild-bench/DATA-LOSS``.
 
     DATA is the file's name without its compression and format suffixes
-    (``news20.bz2`` gives ``news20``), or ``generated``.
+    (``news20.bz2`` gives ``news20``), or ``generated``; ``bench mf`` passes
+    ``"mf"`` as the loss.
     """
     name = "generated"
     if data:
         name = os.path.basename(data)
-        for suffix in (".bz2", ".gz", ".svm", ".svmlight", ".libsvm", ".txt"):
+        for suffix in (".bz2", ".gz", ".svm", ".svmlight", ".libsvm", ".txt", ".csv", ".tsv"):
             if name.endswith(suffix) and name != suffix:
                 name = name[:-len(suffix)]
     return os.path.join("hogwild-bench", f"{name}-{loss}")

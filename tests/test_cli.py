@@ -17,7 +17,6 @@ from sklearn.datasets import dump_svmlight_file
 
 import hogwild
 from hogwild import HogwildClassifier, HogwildRegressor, _cli
-from hogwild._cli import main
 from hogwild._cli import find_bad_line, format_value, load_data, load_model, train_epochs
 from hogwild.datasets import make_sparse_classification, make_sparse_regression
 
@@ -26,20 +25,6 @@ def run_cli(args, cwd):
     env = {**child_env(), "OMP_NUM_THREADS": "2"}
     return subprocess.run([sys.executable, "-m", "hogwild", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
-
-
-@pytest.fixture
-def run_main(capsys, monkeypatch):
-    """``main(ARGS)`` in ``cwd``, in this process; returns what run_cli returns."""
-    def run(args, cwd):
-        monkeypatch.chdir(cwd)
-        try:
-            status = main(args)
-        except SystemExit as exc:  # argparse: --help, usage errors
-            status = exc.code
-        out, err = capsys.readouterr()
-        return SimpleNamespace(returncode=status, stdout=out, stderr=err)
-    return run
 
 
 def one_line_error(proc, *fragments):

@@ -25,7 +25,12 @@ What is measured, for one binary problem (L2 penalty, 'optimal' schedule):
   scikit-learn's SGD and hogwild, plain and averaged, epoch by epoch through
   ``partial_fit``;
 - peers (snapml, vowpalwabbit) when they are importable.
+
+``_mf`` is ``hogwild bench mf``: matrix factorization against LIBMF and
+Surprise's SVD, each tuned on a validation split (its docstring says how).
 """
+from ._mf import (dense_ids, epoch_counts, format_mf_report, generated_ratings,
+                  run_mf_benchmark, seconds_to_rmse, split_ratings, write_mf_results)
 from ._peers import reference_solver, run_peers, solve_optimum, time_liblinear
 from ._report import format_report, write_results
 from ._run import (BENCH_LOSSES, BUILTIN_TARGET_GAP, generated_data, load_binary_svmlight,
@@ -33,8 +38,10 @@ from ._run import (BENCH_LOSSES, BUILTIN_TARGET_GAP, generated_data, load_binary
 from ._timing import TARGET_GAP, Contender, cpu_use, time_epochs, time_floor, time_to_target
 
 __all__ = [
-    "BENCH_LOSSES", "BUILTIN_TARGET_GAP", "Contender", "TARGET_GAP", "cpu_use", "format_report",
-    "generated_data", "load_binary_svmlight", "machine_info", "reference_solver",
-    "run_benchmark", "run_peers", "solve_optimum", "time_epochs", "time_floor",
-    "time_liblinear", "time_to_target", "write_results",
+    "BENCH_LOSSES", "BUILTIN_TARGET_GAP", "Contender", "TARGET_GAP", "cpu_use", "dense_ids",
+    "epoch_counts", "format_mf_report", "format_report", "generated_data", "generated_ratings",
+    "load_binary_svmlight", "machine_info", "reference_solver",
+    "run_benchmark", "run_mf_benchmark", "run_peers", "seconds_to_rmse", "solve_optimum",
+    "split_ratings", "time_epochs", "time_floor", "time_liblinear", "time_to_target",
+    "write_mf_results", "write_results",
 ]
