@@ -8,8 +8,8 @@ integers). Ids are used as they are: row ``u`` of the user factors is user
 import numpy as np
 
 from .. import __version__
-from .._cli import (CommandError, _check_writable, _why, load_model, positive, save_model,
-                    write_output)
+from .._cli import (CommandError, _check_writable, _open_binary, _why, load_model, positive,
+                    save_model, write_output)
 from ._estimator import MatrixFactorization
 
 
@@ -27,12 +27,13 @@ def read_triples(path, columns=3):
     Parameters
     ----------
     path : str
+        Plain, or compressed by gzip (``.gz``) or bzip2 (``.bz2``).
     columns : {3, 2}
         3: user, item, rating (more fields are ignored); 2: user, item.
     """
-    try:
-        with open(path) as f:
-            first = f.readline()
+    try:  # .gz and .bz2 as well, as np.loadtxt reads them below
+        with _open_binary(path) as f:
+            first = f.readline().decode("utf-8", errors="replace")
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {_why(exc)}") from None
     if not first.strip():
