@@ -24,11 +24,21 @@ import numpy as np
 
 from cython.parallel cimport parallel, prange
 from libc.math cimport sqrt
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
 from cython cimport floating
 
-from hogwild._native cimport clip_dloss, dloss_and_loss
+from hogwild._native cimport clip_dloss, dloss_and_loss, hw_bounded, index_t
+
+# The caller's ratings, read in place by the layout (any stride, either float type).
+ctypedef fused rating_t:
+    float
+    double
+
+# How threads share the blocks (MFParams.schedule); see mf_epoch.
+SCHEDULE_BLOCKS = 0
+SCHEDULE_HOGWILD = 1
+SCHEDULE_ROWS = 2
 
 cdef extern from *:
     """
@@ -102,20 +112,24 @@ cdef class MFParams:
         Whether to train the user and item biases.
     adagrad : bool, default=False
     n_threads : int, default=1
-    conflict_free : bool, default=True
-        Threads take blocks that share no rows (FPSGD); otherwise any block
-        (the HOGWILD! paper's updates). See :func:`mf_epoch`.
+    schedule : int, default=SCHEDULE_BLOCKS
+        How threads share the blocks: ``SCHEDULE_BLOCKS`` (no two share a
+        row, FPSGD), ``SCHEDULE_HOGWILD`` (any block, the HOGWILD! paper's
+        updates) or ``SCHEDULE_ROWS`` (each thread its own user ranges). See
+        :func:`mf_epoch`.
     """
 
-    cdef public int loss, n_threads
+    cdef public int loss, n_threads, schedule
     cdef public double epsilon, eta, mean
-    cdef public bint fit_intercept, adagrad, conflict_free
+    cdef public bint fit_intercept, adagrad
 
     def __init__(self, *, loss, epsilon=0.0, eta=0.01, mean=0.0, fit_intercept=True,
-                 adagrad=False, n_threads=1, conflict_free=True):
+                 adagrad=False, n_threads=1, schedule=SCHEDULE_BLOCKS):
+        if schedule not in (SCHEDULE_BLOCKS, SCHEDULE_HOGWILD, SCHEDULE_ROWS):
+            raise ValueError(f"unknown schedule {schedule}")
         self.loss, self.epsilon, self.eta, self.mean = loss, epsilon, eta, mean
         self.fit_intercept, self.adagrad, self.n_threads = fit_intercept, adagrad, n_threads
-        self.conflict_free = conflict_free
+        self.schedule = schedule
 
 
 cdef extern from *:
@@ -230,12 +244,16 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
     ratings are trained in turn, so a thread reads its ratings in sequence
     and the factor rows from cache. How threads share the blocks:
 
-    - ``params.conflict_free`` (FPSGD's schedule, Chin et al.): a thread
-      takes the next block in ``blocks`` whose user range and item range no
-      other thread is training, so no two threads ever write the same row
-      (a lock guards only the choice of blocks, once per block);
-    - otherwise the HOGWILD! paper's way: threads split ``blocks`` between
-      them in order and may write the same rows at once, without locks.
+    - ``SCHEDULE_BLOCKS`` (FPSGD's schedule, Chin et al.): a thread takes
+      the next block in ``blocks`` whose user range and item range no other
+      thread is training, so no two threads ever write the same row (a lock
+      guards only the choice of blocks, once per block);
+    - ``SCHEDULE_HOGWILD``, the HOGWILD! paper's way: threads split
+      ``blocks`` between them in order and may write the same rows at once,
+      without locks;
+    - ``SCHEDULE_ROWS``: thread ``t`` of ``T`` trains the blocks of the user
+      ranges ``r`` with ``r % T == t``, in the order of ``blocks``: each user
+      row has one writer, item rows are shared without locks.
 
     Parameters
     ----------
@@ -273,7 +291,25 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
         char[::1] taken, busy_user, busy_item
     if n_blocks == 0:
         return 0.0
-    if n_threads == 1 or not params.conflict_free:
+    if n_threads > 1 and params.schedule == SCHEDULE_ROWS:
+        thread_loss = np.zeros(n_threads)
+        with nogil, parallel(num_threads=n_threads):
+            tid = hw_thread_num()
+            local = 0.0
+            for j in range(n_blocks):
+                b = blocks[j]
+                if grid[b, 0] % n_threads != tid:
+                    continue
+                local = local + _train_block(
+                    &users[0], &items[0], &ratings[0], starts[b], starts[b + 1],
+                    &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
+                    &user_alpha[0], &item_alpha[0], per_user, per_item, &user_g[0],
+                    &item_g[0], k, loss, eps, eta, mean, biases, adagrad)
+            thread_loss[tid] = local
+        for j in range(n_threads):
+            sumloss += thread_loss[j]
+        return sumloss
+    if n_threads == 1 or params.schedule == SCHEDULE_HOGWILD:
         with nogil:
             for b in prange(n_blocks, schedule='static', num_threads=n_threads):
                 sumloss += _train_block(
@@ -335,3 +371,96 @@ def mf_predict(const int32_t[::1] users, const int32_t[::1] items, double mean,
             for f in range(k):
                 p = p + user_factors[u, f] * item_factors[i, f]
             out[j] = p
+
+
+# ------------------------------------------------------------------ layout
+# The ratings' one compact copy is written straight from the caller's
+# columns (any stride, int32 or int64 ids, float32 or float64 ratings): a
+# counting sort by block, two passes, no permutation array (a shuffled
+# order of 100 M ratings and its argsort would each be as large as the copy).
+
+cdef inline Py_ssize_t _cell(Py_ssize_t u, Py_ssize_t i, Py_ssize_t user_rows,
+                             Py_ssize_t item_rows, Py_ssize_t n_item_ranges) noexcept nogil:
+    return (u // user_rows) * n_item_ranges + i // item_rows
+
+
+def mf_count(const index_t[:] users, const index_t[:] items, const uint8_t[::1] keep,
+             Py_ssize_t user_rows, Py_ssize_t item_rows, Py_ssize_t n_item_ranges,
+             int64_t[::1] cell_counts, int64_t[::1] user_degree, int64_t[::1] item_degree):
+    """Add each rating to its block's count and its user's and item's degree.
+
+    ``keep``: the ratings to count (1) and to leave out (0), or empty for
+    all. Ids are checked by the caller (``0 <= id < len(degree)``).
+    """
+    cdef Py_ssize_t j, n = users.shape[0]
+    cdef bint every = keep.shape[0] == 0
+    with nogil:
+        for j in range(n):
+            if every or keep[j]:
+                cell_counts[_cell(users[j], items[j], user_rows, item_rows, n_item_ranges)] += 1
+                user_degree[users[j]] += 1
+                item_degree[items[j]] += 1
+
+
+def mf_scatter(const index_t[:] users, const index_t[:] items, const rating_t[:] ratings,
+               const uint8_t[::1] keep, Py_ssize_t user_rows, Py_ssize_t item_rows,
+               Py_ssize_t n_item_ranges, const int64_t[::1] starts, uint64_t seed,
+               int32_t[::1] out_users, int32_t[::1] out_items, floating[::1] out_ratings,
+               int n_threads=1):
+    """Write the kept ratings grouped by block, each block in a random order.
+
+    Block ``c`` (numbered as :func:`mf_count` counts them) fills
+    ``[starts[c], starts[c + 1])``: the ratings in the caller's order, then
+    shuffled in place (Fisher-Yates, SplitMix64 seeded by ``seed`` and the
+    block), the same on every platform and for any ``n_threads``.
+    """
+    cdef:
+        Py_ssize_t j, c, a, b, n = users.shape[0], n_cells = starts.shape[0] - 1
+        bint every = keep.shape[0] == 0
+        int64_t[::1] fill = np.array(starts[:n_cells], dtype=np.int64)
+        uint64_t state
+        int32_t tu, ti
+        floating tr
+    with nogil:
+        for j in range(n):
+            if every or keep[j]:
+                c = _cell(users[j], items[j], user_rows, item_rows, n_item_ranges)
+                a = fill[c]
+                fill[c] = a + 1
+                out_users[a] = <int32_t>users[j]
+                out_items[a] = <int32_t>items[j]
+                out_ratings[a] = <floating>ratings[j]
+        for c in prange(n_cells, schedule='dynamic', num_threads=n_threads):
+            state = seed ^ (<uint64_t>c * <uint64_t>0x9E3779B97F4A7C15)
+            a = starts[c]
+            j = starts[c + 1] - 1
+            while j > a:
+                b = a + <Py_ssize_t>hw_bounded(&state, <uint64_t>(j - a + 1))
+                tu = out_users[j]
+                out_users[j] = out_users[b]
+                out_users[b] = tu
+                ti = out_items[j]
+                out_items[j] = out_items[b]
+                out_items[b] = ti
+                tr = out_ratings[j]
+                out_ratings[j] = out_ratings[b]
+                out_ratings[b] = tr
+                j = j - 1
+
+
+def mf_group(const index_t[:] users, const index_t[:] items, const uint8_t[::1] keep,
+             int64_t[::1] fill, int32_t[::1] out):
+    """Each kept rating's item into its user's next free slot ``fill[u]`` of ``out``.
+
+    With ``fill`` the starts of a CSR ``indptr``, ``out`` becomes the items
+    each user rated (in the caller's order): the pattern ``recommend``
+    excludes.
+    """
+    cdef Py_ssize_t j, a, n = users.shape[0]
+    cdef bint every = keep.shape[0] == 0
+    with nogil:
+        for j in range(n):
+            if every or keep[j]:
+                a = fill[users[j]]
+                fill[users[j]] = a + 1
+                out[a] = <int32_t>items[j]

@@ -59,7 +59,7 @@ def test_one_thread_is_reproducible(ratings):
     np.testing.assert_array_equal(fits[0].item_bias_, fits[1].item_bias_)
 
 
-@pytest.mark.parametrize("strategy", ["blocks", "hogwild"])
+@pytest.mark.parametrize("strategy", ["blocks", "hogwild", "rows"])
 def test_threads_learn_as_well(ratings, strategy):
     X, y = ratings
     one = MatrixFactorization(5, max_iter=25, n_jobs=1, random_state=3).fit(X, y)
@@ -126,15 +126,65 @@ def test_partial_fit_grows_for_new_ids(ratings):
 def test_recommend(ratings):
     X, y = ratings
     model = MatrixFactorization(5, max_iter=5, n_jobs=1, random_state=0).fit(X, y)
-    items, scores = model.recommend([0, 1], n=7, exclude=X)
+    items, scores = model.recommend([0, 1], n=7)
     assert items.shape == scores.shape == (2, 7)
     assert np.all(np.diff(scores, axis=1) <= 0)  # best first
     rated = set(X[X[:, 0] == 0, 1].tolist())
-    assert not rated & set(items[0].tolist())
+    assert not rated & set(items[0].tolist())  # the rated items are left out by default
     full = model.predict(np.column_stack([np.zeros(model.n_items_, int),
                                           np.arange(model.n_items_)]))
-    full[list(rated)] = -np.inf
-    assert items[0, 0] == int(np.argmax(full))
+    np.testing.assert_allclose(scores[0], np.sort(np.delete(full, list(rated)))[::-1][:7],
+                               rtol=1e-6)
+    # the same as naming the training pairs; and everything when asked
+    np.testing.assert_array_equal(model.recommend([0, 1], n=7, exclude_seen=False,
+                                                  exclude=X)[0], items)
+    every, _ = model.recommend([0], n=7, exclude_seen=False)
+    assert every[0, 0] == int(np.argmax(full))
+    with pytest.raises(ValueError, match="fitted ids"):
+        model.recommend([model.n_users_])
+
+
+def test_recommend_remembers_partial_fit_and_held_out_pairs(ratings):
+    X, y = ratings
+    first, second = X[:20_000], X[20_000:]
+    model = MatrixFactorization(5, n_jobs=1, random_state=0).partial_fit(first, y[:20_000])
+    model.partial_fit(second, y[20_000:])
+    for user in (0, 7, 123):
+        rated = set(X[X[:, 0] == user, 1].tolist())
+        n_left = model.n_items_ - len(rated)
+        items, scores = model.recommend([user], n=model.n_items_)
+        assert set(items[0, :n_left].tolist()) == set(range(model.n_items_)) - rated
+        assert np.all(np.isneginf(scores[0, n_left:]))
+    # early stopping's held-out pairs were rated too: left out as well
+    held = MatrixFactorization(5, max_iter=3, early_stopping=True, n_jobs=1,
+                               random_state=0).fit(X, y)
+    rated = set(X[X[:, 0] == 0, 1].tolist())
+    assert not rated & set(held.recommend([0], n=20)[0][0].tolist())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fit_keeps_one_compact_copy(dtype):
+    """Beyond the caller's arrays a fit holds one compact copy of the ratings (int32 ids and
+    the ratings in dtype), the model and small per-row arrays, and leaves the caller's arrays
+    as they were."""
+    import tracemalloc
+
+    X, y = make_ratings(n_users=2000, n_items=1000, n_ratings=300_000, random_state=0)
+    X, y = X.astype(np.int64), y.astype(np.float64)  # the caller's types, not the model's
+    X_before, y_before = X.copy(), y.copy()
+    model = MatrixFactorization(8, max_iter=1, n_jobs=1, random_state=0, dtype=dtype)
+    tracemalloc.start()
+    try:
+        model.fit(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    compact = X.shape[0] * (8 + np.dtype(dtype).itemsize)
+    rows = (model.n_users_ + model.n_items_) * (8 * np.dtype(dtype).itemsize + 64)
+    # the finiteness check's mask (a byte a rating) is the one other temporary
+    assert peak < compact + X.shape[0] + rows + (1 << 20), (peak, compact)
+    np.testing.assert_array_equal(X, X_before)
+    np.testing.assert_array_equal(y, y_before)
 
 
 @pytest.mark.parametrize("X, y, message", [

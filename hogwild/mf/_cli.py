@@ -112,7 +112,8 @@ def _recommend(args):
     exclude = read_triples(args.exclude, columns=2)[0] if args.exclude else None
     try:
         users = [int(u) for u in args.users.split(",")]
-        items, scores = model.recommend(users, n=args.n, exclude=exclude)
+        items, scores = model.recommend(users, n=args.n, exclude_seen=not args.include_seen,
+                                        exclude=exclude)
     except ValueError as exc:
         raise CommandError(str(exc).splitlines()[0]) from None
     lines = [f"{u}\t{i}\t{s:.6g}\n" for u, row, row_s in zip(users, items, scores)
@@ -150,7 +151,8 @@ def add_mf_command(commands):
     recommend.add_argument("model")
     recommend.add_argument("--users", required=True, help="user ids, comma-separated")
     recommend.add_argument("-n", type=positive(int), default=10, help="items a user")
-    recommend.add_argument("--exclude", help="user,item[,...] lines not to recommend "
-                                              "(e.g. the training ratings)")
+    recommend.add_argument("--exclude", help="further user,item[,...] lines not to recommend")
+    recommend.add_argument("--include-seen", action="store_true",
+                           help="also recommend the items a user rated in training")
     recommend.add_argument("-o", "--output", help="file to write (default: stdout)")
     recommend.set_defaults(run=_recommend)
