@@ -24,10 +24,17 @@ Sections (``--only`` picks some, comma-separated):
 - ``early``: ``early_stopping`` (10% of the training ratings held out) and
   ``tol`` against fixed epoch counts.
 - ``dtype``: float32 (the default) against float64: test RMSE, fit time.
+- ``memory``: the peak of the memory Python allocates during a fit
+  (tracemalloc: NumPy's arrays, not the process's), against the 12 bytes
+  a rating of a float32 copy of the ratings, and the pickled model's size.
 - ``threads``: for each ``strategy``, 1 and 2 threads, five fits with the
   same ``random_state``: whether the models are identical (max abs
   difference of the factors from the first fit's) and the spread of the
   test RMSE; and the fit time.
+- ``speed``: the epoch time of each strategy at 1 and 2 threads on
+  ``make_ratings`` data of 0.1, 1 and 5 million ratings (users and items
+  growing with them), k=32: the median over 3 alternating rounds of the
+  time between the ends of epochs 2 to 10 of a fit (the layout excluded).
 
 The test RMSE after each epoch is read through the estimator's private
 per-epoch hook (as ``hogwild bench mf`` does), so that one fit gives a whole
@@ -46,7 +53,7 @@ import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 MOVIELENS = HERE.parent.parent / "shared" / "data" / "movielens-latest-small" / "ratings.csv.bz2"
-SECTIONS = ("grid", "schedules", "scaling", "early", "dtype", "threads")
+SECTIONS = ("grid", "schedules", "scaling", "early", "dtype", "memory", "threads", "speed")
 
 
 def load(path):
@@ -205,6 +212,33 @@ def dtypes(split, seeds, k, alpha):
     table(["dtype", "test RMSE", "fit ms"], rows)
 
 
+def memory(split, k, alpha):
+    import pickle
+    import tracemalloc
+
+    X_train, _, y_train, _ = split
+    n = len(y_train)
+    print(f"### memory (k={k}, {n:,} training ratings)\n")
+    rows = []
+    for what, X, y in (("int32 ids, float32 ratings", X_train.astype(np.int32),
+                        y_train.astype(np.float32)),
+                       ("int64 ids, float64 ratings", X_train.astype(np.int64),
+                        y_train.astype(np.float64))):
+        from hogwild import MatrixFactorization
+
+        model = MatrixFactorization(k, alpha=alpha, n_jobs=1, random_state=0)
+        tracemalloc.start()
+        model.fit(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        size = len(pickle.dumps(model))
+        rows.append([what, f"{peak / 2**20:.2f}", f"{12 * n / 2**20:.2f}",
+                     f"{size / 2**20:.2f}", f"{X.nbytes / 2**20 + y.nbytes / 2**20:.2f}"])
+        print(rows[-1], flush=True)
+    table(["input", "fit peak MiB", "12 B a rating, MiB", "pickled model MiB",
+           "input MiB"], rows)
+
+
 def threads(split, k, alpha, runs=5):
     from hogwild import MatrixFactorization
 
@@ -235,6 +269,36 @@ def threads(split, k, alpha, runs=5):
                          f"{1000 * np.median(times):.0f}"])
             print(rows[-1], flush=True)
     table(["strategy", "n_jobs", "identical", "max abs diff", "test RMSE", "fit ms"], rows)
+
+
+def speed(rounds=3, epochs=10, k=32):
+    from hogwild import MatrixFactorization
+    from hogwild.datasets import make_ratings
+
+    strategies = sorted(MatrixFactorization._parameter_constraints["strategy"][0].options)
+    print(f"### speed (k={k}, make_ratings, ms an epoch: median of epochs 2-{epochs} "
+          f"over {rounds} rounds)\n")
+    rows = []
+    for n_users, n_items, n_ratings in ((671, 9_066, 100_004), (10_000, 5_000, 1_000_000),
+                                         (100_000, 20_000, 5_000_000)):
+        X, y = make_ratings(n_users, n_items, n_ratings, random_state=0)
+        times = {}
+        for _ in range(rounds):
+            for strategy in strategies:
+                for n_jobs in (1, 2):
+                    ends = []
+                    model = MatrixFactorization(k, n_jobs=n_jobs, strategy=strategy,
+                                                max_iter=epochs, random_state=0)
+                    model._epoch_hook = lambda m: ends.append(time.perf_counter())
+                    model.fit(X, y)
+                    times.setdefault((strategy, n_jobs), []).extend(np.diff(ends))
+        row = [f"{n_users:,} x {n_items:,}, {n_ratings:,}"]
+        for strategy in strategies:
+            one, two = (1000 * np.median(times[strategy, n]) for n in (1, 2))
+            row.append(f"{one:.1f} / {two:.1f} ({one / two:.2f}x)")
+        rows.append(row)
+        print(row, flush=True)
+    table(["users x items, ratings"] + [f"{s}: 1 / 2 threads" for s in strategies], rows)
 
 
 def main(argv=None):
@@ -277,8 +341,12 @@ def main(argv=None):
         early(split, seeds, k, alpha)
     if "dtype" in only:
         dtypes(split, seeds, k, alpha)
+    if "memory" in only:
+        memory(split, k, alpha)
     if "threads" in only:
         threads(split, k, alpha)
+    if "speed" in only:
+        speed()
 
 
 if __name__ == "__main__":
