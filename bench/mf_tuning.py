@@ -24,9 +24,10 @@ Sections (``--only`` picks some, comma-separated):
 - ``early``: ``early_stopping`` (10% of the training ratings held out) and
   ``tol`` against fixed epoch counts.
 - ``dtype``: float32 (the default) against float64: test RMSE, fit time.
-- ``memory``: the peak of the memory Python allocates during a fit
-  (tracemalloc: NumPy's arrays, not the process's), against the 12 bytes
-  a rating of a float32 copy of the ratings, and the pickled model's size.
+- ``memory``: the peak of the memory NumPy allocates during a one-epoch
+  fit (tracemalloc), against the input, the 12 bytes a rating of a
+  float32 copy of the ratings and the pickled model's size, on the
+  training split and on 5 million ``make_ratings`` ratings.
 - ``threads``: for each ``strategy``, 1 and 2 threads, five fits with the
   same ``random_state``: whether the models are identical (max abs
   difference of the factors from the first fit's) and the spread of the
@@ -216,27 +217,28 @@ def memory(split, k, alpha):
     import pickle
     import tracemalloc
 
-    X_train, _, y_train, _ = split
-    n = len(y_train)
-    print(f"### memory (k={k}, {n:,} training ratings)\n")
-    rows = []
-    for what, X, y in (("int32 ids, float32 ratings", X_train.astype(np.int32),
-                        y_train.astype(np.float32)),
-                       ("int64 ids, float64 ratings", X_train.astype(np.int64),
-                        y_train.astype(np.float64))):
-        from hogwild import MatrixFactorization
+    from hogwild import MatrixFactorization
+    from hogwild.datasets import make_ratings
 
-        model = MatrixFactorization(k, alpha=alpha, n_jobs=1, random_state=0)
-        tracemalloc.start()
-        model.fit(X, y)
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        size = len(pickle.dumps(model))
-        rows.append([what, f"{peak / 2**20:.2f}", f"{12 * n / 2**20:.2f}",
-                     f"{size / 2**20:.2f}", f"{X.nbytes / 2**20 + y.nbytes / 2**20:.2f}"])
-        print(rows[-1], flush=True)
-    table(["input", "fit peak MiB", "12 B a rating, MiB", "pickled model MiB",
-           "input MiB"], rows)
+    print(f"### memory (k={k}; MiB)\n")
+    X_train, _, y_train, _ = split
+    X_big, y_big = make_ratings(100_000, 20_000, 5_000_000, random_state=0)
+    rows = []
+    for data, X, y in (("the training split", X_train, y_train),
+                       ("make_ratings(100_000, 20_000, 5_000_000)", X_big, y_big)):
+        for ids, values in ((np.int32, np.float32), (np.int64, np.float64)):
+            X, y = X.astype(ids), y.astype(values)
+            model = MatrixFactorization(k, alpha=alpha, max_iter=1, n_jobs=1, random_state=0)
+            tracemalloc.start()
+            model.fit(X, y)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            rows.append([data, f"{ids.__name__}, {values.__name__}",
+                         f"{(X.nbytes + y.nbytes) / 2**20:.1f}", f"{12 * len(y) / 2**20:.1f}",
+                         f"{len(pickle.dumps(model)) / 2**20:.1f}", f"{peak / 2**20:.1f}"])
+            print(rows[-1], flush=True)
+    table(["ratings", "ids, ratings", "input", "12 B a rating", "pickled model",
+           "fit's peak (tracemalloc)"], rows)
 
 
 def threads(split, k, alpha, runs=5):
