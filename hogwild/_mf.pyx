@@ -36,9 +36,11 @@ ctypedef fused rating_t:
     double
 
 # How threads share the blocks (MFParams.schedule); see mf_epoch.
-SCHEDULE_BLOCKS = 0
-SCHEDULE_HOGWILD = 1
-SCHEDULE_ROWS = 2
+cdef enum:
+    BLOCKS = 0
+    HOGWILD = 1
+    ROWS = 2
+SCHEDULE_BLOCKS, SCHEDULE_HOGWILD, SCHEDULE_ROWS = BLOCKS, HOGWILD, ROWS
 
 cdef extern from *:
     """
@@ -229,6 +231,21 @@ cdef Py_ssize_t _pick(const int64_t *blocks, Py_ssize_t n_blocks, Py_ssize_t *cu
     return -2 if left else -1
 
 
+cdef inline Py_ssize_t _next_own(const int64_t *blocks, Py_ssize_t n_blocks,
+                                 const int64_t *grid, Py_ssize_t after, int tid, int n_threads,
+                                 bint by_user_range) noexcept nogil:
+    """The next position of ``blocks`` after ``after`` that thread ``tid`` trains (-1:
+    none): every ``n_threads``-th (the shared schedule), or those of its user ranges."""
+    cdef Py_ssize_t j
+    if not by_user_range:
+        j = tid if after < 0 else after + n_threads
+        return j if j < n_blocks else -1
+    for j in range(after + 1, n_blocks):
+        if grid[2 * blocks[j]] % n_threads == tid:
+            return j
+    return -1
+
+
 def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[::1] ratings,
              const int64_t[::1] starts, const int64_t[::1] blocks,
              const int64_t[:, ::1] grid, MFParams params,
@@ -281,7 +298,7 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
     cdef:
         Py_ssize_t n_blocks = blocks.shape[0], k = user_factors.shape[1], b, j, cursor = 0
         Py_ssize_t n_user_ranges = 0, n_item_ranges = 0
-        int loss = params.loss, n_threads = params.n_threads, tid
+        int loss = params.loss, n_threads = params.n_threads, schedule = params.schedule, tid
         double eps = params.epsilon, eta = params.eta, mean = params.mean
         bint biases = params.fit_intercept, adagrad = params.adagrad
         bint per_user = user_alpha.shape[0] > 1, per_item = item_alpha.shape[0] > 1
@@ -291,62 +308,45 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
         char[::1] taken, busy_user, busy_item
     if n_blocks == 0:
         return 0.0
-    if n_threads > 1 and params.schedule == SCHEDULE_ROWS:
-        thread_loss = np.zeros(n_threads)
-        with nogil, parallel(num_threads=n_threads):
-            tid = hw_thread_num()
-            local = 0.0
-            for j in range(n_blocks):
-                b = blocks[j]
-                if grid[b, 0] % n_threads != tid:
-                    continue
-                local = local + _train_block(
-                    &users[0], &items[0], &ratings[0], starts[b], starts[b + 1],
-                    &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
-                    &user_alpha[0], &item_alpha[0], per_user, per_item, &user_g[0],
-                    &item_g[0], k, loss, eps, eta, mean, biases, adagrad)
-            thread_loss[tid] = local
-        for j in range(n_threads):
-            sumloss += thread_loss[j]
-        return sumloss
-    if n_threads == 1 or params.schedule == SCHEDULE_HOGWILD:
-        with nogil:
-            for b in prange(n_blocks, schedule='static', num_threads=n_threads):
-                sumloss += _train_block(
-                    &users[0], &items[0], &ratings[0], starts[blocks[b]],
-                    starts[blocks[b] + 1], &user_factors[0, 0], &item_factors[0, 0],
-                    &user_bias[0], &item_bias[0], &user_alpha[0], &item_alpha[0], per_user,
-                    per_item, &user_g[0], &item_g[0], k, loss, eps, eta, mean, biases, adagrad)
-        return sumloss
-    for j in range(grid.shape[0]):
-        n_user_ranges = max(n_user_ranges, grid[j, 0] + 1)
-        n_item_ranges = max(n_item_ranges, grid[j, 1] + 1)
-    taken = bytearray(n_blocks)
-    busy_user, busy_item = bytearray(n_user_ranges), bytearray(n_item_ranges)
+    if n_threads > 1 and schedule == BLOCKS:
+        for j in range(grid.shape[0]):
+            n_user_ranges = max(n_user_ranges, grid[j, 0] + 1)
+            n_item_ranges = max(n_item_ranges, grid[j, 1] + 1)
+        taken = bytearray(n_blocks)
+        busy_user, busy_item = bytearray(n_user_ranges), bytearray(n_item_ranges)
+    else:  # no block is ever picked under the lock
+        schedule = HOGWILD if n_threads == 1 else schedule
+        taken = busy_user = busy_item = bytearray(1)
     thread_loss = np.zeros(n_threads)
     hw_lock_init(&lock)
     with nogil, parallel(num_threads=n_threads):
         tid = hw_thread_num()
         local = 0.0
+        j = -1
         while True:
-            hw_lock(&lock)
-            j = _pick(&blocks[0], n_blocks, &cursor, &taken[0], &busy_user[0], &busy_item[0],
-                      &grid[0, 0])
-            hw_unlock(&lock)
+            if schedule == BLOCKS:
+                hw_lock(&lock)
+                j = _pick(&blocks[0], n_blocks, &cursor, &taken[0], &busy_user[0],
+                          &busy_item[0], &grid[0, 0])
+                hw_unlock(&lock)
+                if j == -2:
+                    continue  # every block left shares a range with one in training
+            else:
+                j = _next_own(&blocks[0], n_blocks, &grid[0, 0], j, tid, n_threads,
+                              schedule == ROWS)
             if j == -1:
                 break
-            if j == -2:
-                continue  # every block left shares a range with one in training
             b = blocks[j]
             local = local + _train_block(
                 &users[0], &items[0], &ratings[0], starts[b], starts[b + 1],
                 &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
                 &user_alpha[0], &item_alpha[0], per_user, per_item, &user_g[0], &item_g[0],
                 k, loss, eps, eta, mean, biases, adagrad)
-            hw_lock(&lock)
-            busy_user[grid[b, 0]] = 0
-            busy_item[grid[b, 1]] = 0
-            hw_unlock(&lock)
+            if schedule == BLOCKS:
+                hw_lock(&lock)
+                busy_user[grid[b, 0]] = 0
+                busy_item[grid[b, 1]] = 0
+                hw_unlock(&lock)
         thread_loss[tid] = local
     hw_lock_destroy(&lock)
     for j in range(n_threads):

@@ -14,7 +14,7 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -103,6 +103,8 @@ def _ids(X, name="X"):
         columns = [np.asarray(X.iloc[:, c].to_numpy()) for c in (0, 1)]
     else:
         X = np.asarray(X)
+        if X.dtype.kind == "c":
+            raise ValueError(f"Complex data not supported: {name} must hold integer ids.")
         if X.ndim != 2 or X.shape[1] != 2:
             raise ValueError(f"{name} must be an (n, 2) array of user and item ids; got "
                              f"shape {X.shape}.")
@@ -291,11 +293,18 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
             users, items = _ids(X)
             ratings = np.asarray(y)
             if ratings.ndim == 2 and ratings.shape[1] == 1:
+                warnings.warn("A column-vector y was passed when a 1d array was expected. "
+                              "Please change the shape of y to (n_samples,), for example "
+                              "using ravel().", DataConversionWarning, stacklevel=3)
                 ratings = ratings[:, 0]
-            ratings = ratings.reshape(-1) if ratings.ndim != 1 else ratings
+            if ratings.ndim != 1:
+                raise ValueError(f"y must be one rating a pair (1-d); got shape "
+                                 f"{ratings.shape}.")
             if ratings.shape[0] != users.shape[0]:
                 raise ValueError(f"X has {users.shape[0]} pairs but y has {ratings.shape[0]} "
                                  "ratings.")
+        if ratings.dtype.kind == "c":
+            raise ValueError("Complex data not supported: y must hold real ratings.")
         if ratings.dtype.kind not in "iuf" or ratings.dtype == bool:
             raise ValueError(f"y must hold numbers; got dtype {ratings.dtype}.")
         if ratings.dtype not in (np.float32, np.float64) or not ratings.dtype.isnative:
@@ -621,6 +630,7 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.input_tags.positive_only = True  # ids are 0, 1, 2, ...
         tags.target_tags.required = False  # a sparse ratings matrix carries its own y
         tags.non_deterministic = self.n_jobs != 1
         return tags
