@@ -321,3 +321,17 @@ def test_ctrl_c_returns_within_a_second_and_keeps_the_model(tmp_path):
     assert first == "interrupted"
     assert latency < 1.0
     assert rest.startswith("as before the call"), rest
+
+
+def test_layout_in_slices_is_the_same_model(ratings, monkeypatch):
+    """The layout reads the ratings a slice at a time (Ctrl-C is seen between slices) and
+    shuffles the blocks a group at a time: the model does not depend on the slicing."""
+    from hogwild.mf import _estimator
+
+    X, y = ratings
+    whole = MatrixFactorization(5, max_iter=2, n_jobs=1, random_state=0).fit(X, y)
+    monkeypatch.setattr(_estimator, "CHUNK_RATINGS", 997)
+    sliced = MatrixFactorization(5, max_iter=2, n_jobs=1, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(sliced.user_factors_, whole.user_factors_)
+    np.testing.assert_array_equal(sliced.item_bias_, whole.item_bias_)
+    np.testing.assert_array_equal(sliced._seen_items, whole._seen_items)
