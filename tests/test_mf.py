@@ -258,10 +258,13 @@ def test_command_line_train_predict_recommend(ratings, tmp_path, capsys):
     model = tmp_path / "model.pkl"
     assert main(["mf", "train", str(train), "-o", str(model), "--test", str(test),
                  "--components", "5", "--epochs", "15", "--seed", "0",
-                 "--threads", "1"]) == 0
+                 "--threads", "1", "--strategy", "rows"]) == 0
     out = capsys.readouterr().out
     test_rmse = float(out.split("test RMSE ")[1].split()[0])
     assert test_rmse < 0.75 * float(np.std(y))
+    from hogwild._cli import load_model
+
+    assert load_model(str(model))[0].strategy == "rows"
     predictions = tmp_path / "pred.txt"
     assert main(["mf", "predict", str(model), str(test), "-o", str(predictions)]) == 0
     predicted = np.loadtxt(predictions)
