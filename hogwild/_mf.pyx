@@ -87,7 +87,21 @@ cdef extern from *:
     }
     HW_MF_KERNELS(float, f)
     HW_MF_KERNELS(double, d)
+    /* Ask for a factor row in L1, for writing, a rating ahead of its step.
+       The empty volatile asm keeps GCC from deleting the call (a prefetch is
+       no side effect to it: see _native.pxd's hw_prefetch). */
+    static inline void hw_mf_prefetch(const void *row, Py_ssize_t bytes) {
+    #if defined(__GNUC__) || defined(__clang__)
+        const char *a = (const char *)((uintptr_t)row & ~(uintptr_t)63);
+        const char *e = (const char *)row + bytes;
+        for (; a < e; a += 64) __builtin_prefetch(a, 1, 3);
+        __asm__ __volatile__("");
+    #else
+        (void)row; (void)bytes;
+    #endif
+    }
     """
+    void hw_mf_prefetch(const void *row, Py_ssize_t bytes) noexcept nogil
     double hw_mf_dot_f(const float *p, const float *q, Py_ssize_t k) noexcept nogil
     double hw_mf_dot_d(const double *p, const double *q, Py_ssize_t k) noexcept nogil
     void hw_mf_step_f(float *p, float *q, Py_ssize_t k, float g, float eta_u, float eta_i,
@@ -181,6 +195,9 @@ cdef double _train_block(const int32_t *users, const int32_t *items, const float
         i = items[j]
         pu = P + u * k
         qi = Q + i * k
+        if j + 1 < hi:
+            hw_mf_prefetch(P + users[j + 1] * k, k * sizeof(floating))
+            hw_mf_prefetch(Q + items[j + 1] * k, k * sizeof(floating))
         if floating is float:
             p = mean + user_bias[u] + item_bias[i] + hw_mf_dot_f(pu, qi, k)
         else:
@@ -404,23 +421,17 @@ def mf_count(const index_t[:] users, const index_t[:] items, const uint8_t[::1] 
 
 def mf_scatter(const index_t[:] users, const index_t[:] items, const rating_t[:] ratings,
                const uint8_t[::1] keep, Py_ssize_t user_rows, Py_ssize_t item_rows,
-               Py_ssize_t n_item_ranges, const int64_t[::1] starts, uint64_t seed,
-               int32_t[::1] out_users, int32_t[::1] out_items, floating[::1] out_ratings,
-               int n_threads=1):
-    """Write the kept ratings grouped by block, each block in a random order.
+               Py_ssize_t n_item_ranges, int64_t[::1] fill, int32_t[::1] out_users,
+               int32_t[::1] out_items, floating[::1] out_ratings):
+    """Write each kept rating into its block's next free slot ``fill[c]``, in order.
 
-    Block ``c`` (numbered as :func:`mf_count` counts them) fills
-    ``[starts[c], starts[c + 1])``: the ratings in the caller's order, then
-    shuffled in place (Fisher-Yates, SplitMix64 seeded by ``seed`` and the
-    block), the same on every platform and for any ``n_threads``.
+    Blocks are numbered as :func:`mf_count` counts them; with ``fill`` the
+    starts of the blocks, calls on consecutive slices of the ratings lay
+    them out block by block in the caller's order.
     """
     cdef:
-        Py_ssize_t j, c, a, b, n = users.shape[0], n_cells = starts.shape[0] - 1
+        Py_ssize_t j, c, a, n = users.shape[0]
         bint every = keep.shape[0] == 0
-        int64_t[::1] fill = np.array(starts[:n_cells], dtype=np.int64)
-        uint64_t state
-        int32_t tu, ti
-        floating tr
     with nogil:
         for j in range(n):
             if every or keep[j]:
@@ -430,21 +441,37 @@ def mf_scatter(const index_t[:] users, const index_t[:] items, const rating_t[:]
                 out_users[a] = <int32_t>users[j]
                 out_items[a] = <int32_t>items[j]
                 out_ratings[a] = <floating>ratings[j]
-        for c in prange(n_cells, schedule='dynamic', num_threads=n_threads):
+
+
+def mf_shuffle_blocks(const int64_t[::1] starts, Py_ssize_t first, Py_ssize_t last,
+                      uint64_t seed, int32_t[::1] users, int32_t[::1] items,
+                      floating[::1] ratings, int n_threads=1):
+    """Shuffle each block ``first <= c < last`` (``[starts[c], starts[c + 1])``) in place.
+
+    Fisher-Yates driven by SplitMix64, seeded by ``seed`` and the block: the
+    same order on every platform and for any ``n_threads``.
+    """
+    cdef:
+        Py_ssize_t j, c, a, b
+        uint64_t state
+        int32_t tu, ti
+        floating tr
+    with nogil:
+        for c in prange(first, last, schedule='dynamic', num_threads=n_threads):
             state = seed ^ (<uint64_t>c * <uint64_t>0x9E3779B97F4A7C15)
             a = starts[c]
             j = starts[c + 1] - 1
             while j > a:
                 b = a + <Py_ssize_t>hw_bounded(&state, <uint64_t>(j - a + 1))
-                tu = out_users[j]
-                out_users[j] = out_users[b]
-                out_users[b] = tu
-                ti = out_items[j]
-                out_items[j] = out_items[b]
-                out_items[b] = ti
-                tr = out_ratings[j]
-                out_ratings[j] = out_ratings[b]
-                out_ratings[b] = tr
+                tu = users[j]
+                users[j] = users[b]
+                users[b] = tu
+                ti = items[j]
+                items[j] = items[b]
+                items[b] = ti
+                tr = ratings[j]
+                ratings[j] = ratings[b]
+                ratings[b] = tr
                 j = j - 1
 
 

@@ -258,10 +258,13 @@ def test_command_line_train_predict_recommend(ratings, tmp_path, capsys):
     model = tmp_path / "model.pkl"
     assert main(["mf", "train", str(train), "-o", str(model), "--test", str(test),
                  "--components", "5", "--epochs", "15", "--seed", "0",
-                 "--threads", "1"]) == 0
+                 "--threads", "1", "--strategy", "rows"]) == 0
     out = capsys.readouterr().out
     test_rmse = float(out.split("test RMSE ")[1].split()[0])
     assert test_rmse < 0.75 * float(np.std(y))
+    from hogwild._cli import load_model
+
+    assert load_model(str(model))[0].strategy == "rows"
     predictions = tmp_path / "pred.txt"
     assert main(["mf", "predict", str(model), str(test), "-o", str(predictions)]) == 0
     predicted = np.loadtxt(predictions)
@@ -321,3 +324,17 @@ def test_ctrl_c_returns_within_a_second_and_keeps_the_model(tmp_path):
     assert first == "interrupted"
     assert latency < 1.0
     assert rest.startswith("as before the call"), rest
+
+
+def test_layout_in_slices_is_the_same_model(ratings, monkeypatch):
+    """The layout reads the ratings a slice at a time (Ctrl-C is seen between slices) and
+    shuffles the blocks a group at a time: the model does not depend on the slicing."""
+    from hogwild.mf import _estimator
+
+    X, y = ratings
+    whole = MatrixFactorization(5, max_iter=2, n_jobs=1, random_state=0).fit(X, y)
+    monkeypatch.setattr(_estimator, "CHUNK_RATINGS", 997)
+    sliced = MatrixFactorization(5, max_iter=2, n_jobs=1, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(sliced.user_factors_, whole.user_factors_)
+    np.testing.assert_array_equal(sliced.item_bias_, whole.item_bias_)
+    np.testing.assert_array_equal(sliced._seen_items, whole._seen_items)

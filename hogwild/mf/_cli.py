@@ -10,7 +10,7 @@ import numpy as np
 from .. import __version__
 from .._cli import (CommandError, _check_writable, _why, load_model, positive, save_model,
                     write_output)
-from ._estimator import MatrixFactorization
+from ._estimator import SCHEDULES, MatrixFactorization
 
 
 def _is_int(text):
@@ -69,7 +69,8 @@ def _train(args):
         args.components, alpha=args.alpha, learning_rate=args.learning_rate,
         eta0=args.eta0 if args.eta0 is not None else (0.1 if args.learning_rate == "adagrad"
                                                       else 0.01),
-        max_iter=args.epochs, n_jobs=args.threads, random_state=args.seed, verbose=1)
+        max_iter=args.epochs, n_jobs=args.threads, strategy=args.strategy,
+        random_state=args.seed, verbose=1)
     print(f"hogwild {__version__} mf train: {args.data}, {len(ratings):,} ratings, "
           f"{int(ids[:, 0].max()) + 1:,} user ids x {int(ids[:, 1].max()) + 1:,} item ids; "
           f"k={args.components}, {args.epochs} epochs", flush=True)
@@ -140,6 +141,9 @@ def add_mf_command(commands):
     train.add_argument("--eta0", type=positive(float), default=None,
                        help="step (default: 0.1 with adagrad, else 0.01)")
     train.add_argument("--threads", type=positive(int), default=None, metavar="N")
+    default = MatrixFactorization().strategy
+    train.add_argument("--strategy", choices=sorted(SCHEDULES), default=default,
+                       help=f"how threads share the ratings (default: {default})")
     train.add_argument("--seed", type=int, default=None)
     train.set_defaults(run=_train)
     predict = actions.add_parser("predict", help="predict the ratings of user,item pairs")

@@ -62,13 +62,24 @@ def _layout(users, items, ratings, keep, n_users, n_items, dtype, k, seed, n_thr
     counts = np.zeros(n_user_ranges * n_item_ranges, dtype=np.int64)
     user_degree = np.zeros(n_users, dtype=np.int64)
     item_degree = np.zeros(n_items, dtype=np.int64)
-    _mf.mf_count(users, items, keep, user_rows, item_rows, n_item_ranges, counts,
-                 user_degree, item_degree)
+    # in slices of CHUNK_RATINGS, so that Ctrl-C is seen between them
+    slices = [slice(lo, lo + CHUNK_RATINGS) for lo in range(0, ratings.shape[0], CHUNK_RATINGS)]
+    for part in slices:
+        _mf.mf_count(users[part], items[part], keep[part], user_rows, item_rows, n_item_ranges, counts,
+                     user_degree, item_degree)
     bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     n = int(bounds[-1])
     out = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, dtype))
-    _mf.mf_scatter(users, items, ratings, keep, user_rows, item_rows, n_item_ranges, bounds,
-                   epoch_seed(seed, (1 << 31) - 1), *out, n_threads=n_threads)
+    fill = bounds[:-1].copy()
+    for part in slices:
+        _mf.mf_scatter(users[part], items[part], ratings[part], keep[part], user_rows, item_rows,
+                       n_item_ranges, fill, *out)
+    first, seed = 0, epoch_seed(seed, (1 << 31) - 1)
+    while first < counts.shape[0]:  # blocks of about CHUNK_RATINGS ratings at a time
+        last = max(first + 1, int(np.searchsorted(bounds, bounds[first] + CHUNK_RATINGS,
+                                                  side="right")) - 1)
+        _mf.mf_shuffle_blocks(bounds, first, last, seed, *out, n_threads=n_threads)
+        first = last
     cells = np.flatnonzero(counts)
     starts = np.append(bounds[cells], n).astype(np.int64)
     grid = np.ascontiguousarray(np.column_stack(np.divmod(cells, n_item_ranges)),
@@ -484,7 +495,9 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
         old_users = np.repeat(np.arange(old_indptr.shape[0] - 1, dtype=np.int32),
                               np.diff(old_indptr))
         _mf.mf_group(old_users, old_items, none, fill, seen)
-        _mf.mf_group(users, items, none, fill, seen)
+        for lo in range(0, users.shape[0], CHUNK_RATINGS):
+            _mf.mf_group(users[lo:lo + CHUNK_RATINGS], items[lo:lo + CHUNK_RATINGS], none,
+                         fill, seen)
         self._seen_indptr, self._seen_items = indptr, seen
 
     @_fit_context(prefer_skip_nested_validation=True)
