@@ -100,8 +100,18 @@ cdef extern from *:
         (void)row; (void)bytes;
     #endif
     }
+    /* A thread with no free block gives its core away rather than spin on
+       the lock: on a shared machine the thread it waits for may need it. */
+    #ifdef _WIN32
+    #include <windows.h>
+    static inline void hw_mf_yield(void) { SwitchToThread(); }
+    #else
+    #include <sched.h>
+    static inline void hw_mf_yield(void) { sched_yield(); }
+    #endif
     """
     void hw_mf_prefetch(const void *row, Py_ssize_t bytes) noexcept nogil
+    void hw_mf_yield() noexcept nogil
     double hw_mf_dot_f(const float *p, const float *q, Py_ssize_t k) noexcept nogil
     double hw_mf_dot_d(const double *p, const double *q, Py_ssize_t k) noexcept nogil
     void hw_mf_step_f(float *p, float *q, Py_ssize_t k, float g, float eta_u, float eta_i,
@@ -240,10 +250,10 @@ cdef Py_ssize_t _pick(const int64_t *blocks, Py_ssize_t n_blocks, Py_ssize_t *cu
             continue
         left = True
         b = blocks[j]
-        if not busy_user[grid[2 * b]] and not busy_item[grid[2 * b + 1]]:
+        if not busy_user[grid[3 * b]] and not busy_item[grid[3 * b + 1]]:
             taken[j] = 1
-            busy_user[grid[2 * b]] = 1
-            busy_item[grid[2 * b + 1]] = 1
+            busy_user[grid[3 * b]] = 1
+            busy_item[grid[3 * b + 1]] = 1
             return j
     return -2 if left else -1
 
@@ -252,13 +262,13 @@ cdef inline Py_ssize_t _next_own(const int64_t *blocks, Py_ssize_t n_blocks,
                                  const int64_t *grid, Py_ssize_t after, int tid, int n_threads,
                                  bint by_user_range) noexcept nogil:
     """The next position of ``blocks`` after ``after`` that thread ``tid`` trains (-1:
-    none): every ``n_threads``-th (the shared schedule), or those of its user ranges."""
+    none): every ``n_threads``-th (the shared schedule), or the blocks it owns."""
     cdef Py_ssize_t j
     if not by_user_range:
         j = tid if after < 0 else after + n_threads
         return j if j < n_blocks else -1
     for j in range(after + 1, n_blocks):
-        if grid[2 * blocks[j]] % n_threads == tid:
+        if grid[3 * blocks[j] + 2] == tid:
             return j
     return -1
 
@@ -285,9 +295,9 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
     - ``SCHEDULE_HOGWILD``, the HOGWILD! paper's way: threads split
       ``blocks`` between them in order and may write the same rows at once,
       without locks;
-    - ``SCHEDULE_ROWS``: thread ``t`` of ``T`` trains the blocks of the user
-      ranges ``r`` with ``r % T == t``, in the order of ``blocks``: each user
-      row has one writer, item rows are shared without locks.
+    - ``SCHEDULE_ROWS``: each thread trains the blocks of the user ranges
+      it owns (``grid[:, 2]``), in the order of ``blocks``: each user row
+      has one writer, item rows are shared without locks.
 
     Parameters
     ----------
@@ -298,8 +308,10 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
         Block ``b`` is ratings ``[starts[b], starts[b + 1])``.
     blocks : ndarray of int64
         The blocks to train, in order.
-    grid : ndarray of int64 of shape (n_blocks, 2)
-        Each block's user range and item range (numbered from 0).
+    grid : ndarray of int64 of shape (n_blocks, 3)
+        Each block's user range and item range (numbered from 0), and the
+        thread that owns its user range (``SCHEDULE_ROWS``; 0 to
+        ``n_threads - 1``, checked by the caller).
     params : MFParams
     user_factors, item_factors : ndarray of shape (n_users, k), (n_items, k)
     user_bias, item_bias : ndarray of shape (n_users,), (n_items,)
@@ -346,8 +358,9 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
                 j = _pick(&blocks[0], n_blocks, &cursor, &taken[0], &busy_user[0],
                           &busy_item[0], &grid[0, 0])
                 hw_unlock(&lock)
-                if j == -2:
-                    continue  # every block left shares a range with one in training
+                if j == -2:  # every block left shares a range with one in training
+                    hw_mf_yield()
+                    continue
             else:
                 j = _next_own(&blocks[0], n_blocks, &grid[0, 0], j, tid, n_threads,
                               schedule == ROWS)

@@ -106,7 +106,7 @@ def test_cold_start_modes(ratings):
     assert mean[0] == pytest.approx(model.intercept_ + model.item_bias_[0])
     assert np.isfinite(mean).all()
     assert np.isnan(model.set_params(cold_start="nan").predict(unseen)[0])
-    with pytest.raises(ValueError, match="beyond the fitted"):
+    with pytest.raises(ValueError, match="not trained on"):
         model.set_params(cold_start="raise").predict(unseen)
 
 
@@ -216,7 +216,7 @@ def test_log_loss_for_binary_feedback():
     rng = np.random.default_rng(0)
     X, y = make_ratings(n_users=300, n_items=200, n_ratings=20_000, random_state=2)
     binary = np.where(y > np.median(y), 1.0, -1.0)
-    model = MatrixFactorization(5, loss="log_loss", max_iter=20, n_jobs=1,
+    model = MatrixFactorization(5, alpha=0.05, loss="log_loss", max_iter=20, n_jobs=1,
                                 random_state=0).fit(X, binary)
     accuracy = np.mean(np.sign(model.predict(X)) == binary)
     assert accuracy > 0.75
@@ -338,3 +338,45 @@ def test_layout_in_slices_is_the_same_model(ratings, monkeypatch):
     np.testing.assert_array_equal(sliced.user_factors_, whole.user_factors_)
     np.testing.assert_array_equal(sliced.item_bias_, whole.item_bias_)
     np.testing.assert_array_equal(sliced._seen_items, whole._seen_items)
+
+
+def test_ids_without_ratings_are_cold(ratings):
+    """An id inside the fitted range that had no ratings (a gap in the numbering) keeps its
+    random start: predict treats it as unseen, and recommend never offers such an item."""
+    X, y = ratings
+    gap_user, gap_item = 5, 7
+    kept = (X[:, 0] != gap_user) & (X[:, 1] != gap_item)
+    model = MatrixFactorization(5, max_iter=3, n_jobs=1, random_state=0).fit(X[kept], y[kept])
+    assert model.n_users_ > gap_user and model.n_items_ > gap_item
+    pairs = np.array([[gap_user, 0], [0, gap_item], [0, 0]])
+    mean = model.predict(pairs)
+    assert mean[0] == pytest.approx(model.intercept_ + model.item_bias_[0])
+    assert mean[1] == pytest.approx(model.intercept_ + model.user_bias_[0])
+    assert np.isnan(model.set_params(cold_start="nan").predict(pairs)[:2]).all()
+    with pytest.raises(ValueError, match="not trained on"):
+        model.set_params(cold_start="raise").predict(pairs)
+    items, scores = model.recommend([0, gap_user], n=model.n_items_)
+    for row, row_scores in zip(items, scores):
+        assert gap_item in row[np.isneginf(row_scores)]
+    # a user without ratings is scored by the biases alone: the items by their bias
+    top = items[1][np.isfinite(scores[1])]
+    assert np.all(np.diff(model.item_bias_[top]) <= 0)
+
+
+def test_rows_schedule_balances_the_threads():
+    """strategy='rows' gives each thread whole user ranges: on power-law users, enough ranges
+    split by their ratings that each of two threads trains about half."""
+    from hogwild.mf import _estimator
+
+    X, y = make_ratings(n_users=671, n_items=9066, n_ratings=100_004, random_state=0)
+    layout = _estimator._layout(X[:, 0], X[:, 1], y, np.zeros(0, np.uint8), 671, 9066,
+                                np.dtype(np.float32), 32, seed=0, n_threads=2,
+                                min_user_ranges=2 * _estimator.ROWS_RANGES_PER_THREAD)
+    starts, grid = layout[3], layout[4]
+    sizes = np.diff(starts)
+    assert sizes.sum() == len(y)
+    share = sizes[grid[:, 2] == 0].sum() / sizes.sum()
+    assert 0.45 < share < 0.55
+    # every user range belongs to one thread
+    for r in np.unique(grid[:, 0]):
+        assert np.unique(grid[grid[:, 0] == r, 2]).size == 1

@@ -134,7 +134,7 @@ def add_mf_command(commands):
     train.add_argument("--test", help="a ratings file to report the RMSE on")
     train.add_argument("--components", type=positive(int), default=10, metavar="K",
                        help="rank of the factors (default: 10)")
-    train.add_argument("--alpha", type=float, default=0.05, help="L2 strength (default: 0.05)")
+    train.add_argument("--alpha", type=float, default=0.1, help="L2 strength (default: 0.1)")
     train.add_argument("--epochs", type=positive(int), default=20, help="(default: 20)")
     train.add_argument("--learning-rate", choices=["adagrad", "constant", "backoff"],
                        default="adagrad")

@@ -29,25 +29,39 @@ CHUNK_RATINGS = 1 << 20
 # cache (a core's L2 here): a thread trains a block's ratings in turn, and an
 # epoch shuffles the blocks (docs/design.md, "Matrix factorization").
 BLOCK_BYTES = 1 << 20
+# strategy='rows' cuts the users into at least this many ranges a thread, so
+# that splitting whole ranges between threads can balance their ratings.
+ROWS_RANGES_PER_THREAD = 8
 
 
-def _ranges(n_users, n_items, k, itemsize, n_threads):
-    """Rows a user range and an item range hold, and the number of item ranges.
+def _ranges(n_users, n_items, k, itemsize, n_threads, min_user_ranges):
+    """Rows a user range and an item range hold, and the number of each.
 
     Users and items are cut into ranges of at most ``BLOCK_BYTES / 2`` of
     factor rows each, and into at least ``2 n_threads + 1`` ranges, so that
     the conflict-free schedule always finds a free block for every thread
-    (LIBMF's rule); a block holds the ratings of one user range and one
-    item range.
+    (LIBMF's rule), users into at least ``min_user_ranges``; a block holds
+    the ratings of one user range and one item range.
     """
     row_bytes = k * itemsize + 24  # the factors, bias, AdaGrad sum, alpha
     rows = max(1, (BLOCK_BYTES // 2) // row_bytes)
-    user_rows = max(1, min(rows, n_users // (2 * n_threads + 1)))
+    user_rows = max(1, min(rows, n_users // max(2 * n_threads + 1, min_user_ranges)))
     item_rows = max(1, min(rows, n_items // (2 * n_threads + 1)))
     return user_rows, item_rows, -(-n_users // user_rows), -(-n_items // item_rows)
 
 
-def _layout(users, items, ratings, keep, n_users, n_items, dtype, k, seed, n_threads=1):
+def _owners(load, n_threads):
+    """A thread for each user range, balancing their ratings: the largest range first,
+    each to the thread with the fewest so far (the 'rows' schedule's split)."""
+    owner, totals = np.zeros(load.shape[0], dtype=np.int64), np.zeros(n_threads)
+    for r in np.argsort(-load, kind="stable"):
+        owner[r] = np.argmin(totals)
+        totals[owner[r]] += load[r]
+    return owner
+
+
+def _layout(users, items, ratings, keep, n_users, n_items, dtype, k, seed, n_threads=1,
+            min_user_ranges=1):
     """One compact copy of the kept ratings, grouped into cache-sized blocks.
 
     Read in place from the caller's columns by a counting sort (the
@@ -58,7 +72,7 @@ def _layout(users, items, ratings, keep, n_users, n_items, dtype, k, seed, n_thr
     items' degrees (their numbers of kept ratings).
     """
     user_rows, item_rows, n_user_ranges, n_item_ranges = _ranges(
-        n_users, n_items, k, dtype.itemsize, n_threads)
+        n_users, n_items, k, dtype.itemsize, n_threads, min_user_ranges)
     counts = np.zeros(n_user_ranges * n_item_ranges, dtype=np.int64)
     user_degree = np.zeros(n_users, dtype=np.int64)
     item_degree = np.zeros(n_items, dtype=np.int64)
@@ -82,7 +96,9 @@ def _layout(users, items, ratings, keep, n_users, n_items, dtype, k, seed, n_thr
         first = last
     cells = np.flatnonzero(counts)
     starts = np.append(bounds[cells], n).astype(np.int64)
-    grid = np.ascontiguousarray(np.column_stack(np.divmod(cells, n_item_ranges)),
+    user_range, item_range = np.divmod(cells, n_item_ranges)
+    owner = _owners(counts.reshape(n_user_ranges, n_item_ranges).sum(axis=1), n_threads)
+    grid = np.ascontiguousarray(np.column_stack([user_range, item_range, owner[user_range]]),
                                 dtype=np.int64)
     return (*out, starts, grid, user_degree, item_degree)
 
@@ -159,8 +175,9 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
     ----------
     n_components : int, default=10
         Rank ``k`` of the factors.
-    alpha : float, default=0.05
-        L2 strength on factors and biases.
+    alpha : float, default=0.1
+        L2 strength on factors and biases (the best at every k from 8 to
+        128 on MovieLens and on ``make_ratings``: docs/matrix-factorization.md).
     alpha_scaling : {'none', 'degree'}, default='none'
         'degree': each row's strength is ``alpha`` times the mean number of
         ratings per row over the row's own, so rows with few ratings are
@@ -248,7 +265,7 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
     # refitting (its time is the caller's to subtract).
     _epoch_hook = None
 
-    def __init__(self, n_components=10, *, alpha=0.05, alpha_scaling="none",
+    def __init__(self, n_components=10, *, alpha=0.1, alpha_scaling="none",
                  fit_intercept=True, loss="squared_error", learning_rate="adagrad", eta0=0.1,
                  backoff=0.9, max_iter=20, tol=None, n_iter_no_change=3, early_stopping=False,
                  validation_fraction=0.1, n_jobs=None,
@@ -346,13 +363,23 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
             old = 0 if factors is None else factors.shape[0]
             if n <= old:
                 continue
-            fresh = rng.normal(0.0, self.init_std, (n - old, k)).astype(dtype)
-            grown = fresh if factors is None else np.vstack([factors, fresh])
-            setattr(self, f"_{name}_factors", np.ascontiguousarray(grown))
-            bias = getattr(self, f"_{name}_bias", np.zeros(0, dtype=dtype))
-            setattr(self, f"_{name}_bias", np.concatenate([bias, np.zeros(n - old, dtype)]))
-            g = getattr(self, f"_{name}_g", np.zeros(0))
-            setattr(self, f"_{name}_g", np.concatenate([g, np.ones(n - old)]))
+            grown = np.empty((n, k), dtype=dtype)
+            grown[:old] = factors if factors is not None else 0
+            for lo in range(old, n, 1 << 16):  # drawn in float64 a slice at a time
+                grown[lo:lo + (1 << 16)] = rng.normal(0.0, self.init_std,
+                                                      (min(n, lo + (1 << 16)) - lo, k))
+            setattr(self, f"_{name}_factors", grown)
+            for part, fill, part_dtype in (("bias", 0, dtype), ("g", 1, np.float64),
+                                           ("count", 0, np.int64)):
+                before = getattr(self, f"_{name}_{part}", np.zeros(0, dtype=part_dtype))
+                setattr(self, f"_{name}_{part}",
+                        np.concatenate([before, np.full(n - old, fill, part_dtype)]))
+
+    def _trained(self, users, items):
+        """Which pairs have both ids fitted and trained on (rows never rated are cold)."""
+        known = (users < self.n_users_) & (items < self.n_items_)
+        u, i = np.where(known, users, 0), np.where(known, items, 0)
+        return known & (self._user_count[u] > 0) & (self._item_count[i] > 0)
 
     def _publish(self):
         self.user_factors_, self.item_factors_ = self._user_factors, self._item_factors
@@ -379,7 +406,7 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
 
     def _validation_loss(self, validation):
         users, items, ratings = validation
-        known = (users < self.n_users_) & (items < self.n_items_)
+        known = self._trained(users, items)
         users, items, ratings = users[known], items[known], ratings[known]
         if not len(ratings):
             return np.inf
@@ -399,7 +426,8 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
         keep, validation = self._holdout(users, items, ratings, for_partial_fit)
         if first:
             for name in ("_user_factors", "_item_factors", "_user_bias", "_item_bias",
-                         "_user_g", "_item_g", "_seen_indptr", "_seen_items"):
+                         "_user_g", "_item_g", "_user_count", "_item_count",
+                         "_seen_indptr", "_seen_items"):
                 self.__dict__.pop(name, None)
             self.intercept_ = 0.0
             if self.fit_intercept and self.loss != "log_loss":
@@ -418,13 +446,17 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
         dtype = self._dtype()
         users, items, ratings, starts, grid, user_degree, item_degree = _layout(
             users, items, ratings, keep, int(users.max()) + 1, int(items.max()) + 1, dtype,
-            self.n_components, seed, n_threads)
+            self.n_components, seed, n_threads,
+            # 'rows' splits whole user ranges between threads: enough of them to balance
+            min_user_ranges=ROWS_RANGES_PER_THREAD * n_threads if self.strategy == "rows" else 1)
         # the model's rows: the ids trained on (held-out ones stay cold) and the old ones
         n_users = max(int(np.flatnonzero(user_degree)[-1]) + 1, getattr(self, "n_users_", 0))
         n_items = max(int(np.flatnonzero(item_degree)[-1]) + 1, getattr(self, "n_items_", 0))
         self._grow(n_users, n_items, check_random_state(seed))
-        user_alpha, item_alpha = self._alpha_rows(_sized(user_degree, n_users),
-                                                  _sized(item_degree, n_items))
+        user_degree, item_degree = _sized(user_degree, n_users), _sized(item_degree, n_items)
+        self._user_count += user_degree
+        self._item_count += item_degree
+        user_alpha, item_alpha = self._alpha_rows(user_degree, item_degree)
         params = _mf.MFParams(loss=_native.LOSSES[LOSSES[self.loss]], epsilon=0.0,
                               eta=self.eta0, mean=self.intercept_,
                               fit_intercept=bool(self.fit_intercept),
@@ -562,16 +594,18 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
         Returns
         -------
         y : ndarray of shape (n_pairs,)
-            Ratings; ids beyond the fitted ones follow ``cold_start``.
+            Ratings; a pair with an id beyond the fitted ones, or one that had
+            no ratings in training, follows ``cold_start``.
         """
         check_is_fitted(self)
         users, items = _ids(X)
-        known = (users < self.n_users_) & (items < self.n_items_)
+        known = self._trained(users, items)
         if not known.all() and self.cold_start == "raise":
             bad = np.flatnonzero(~known)[0]
             raise ValueError(
-                f"Pair {bad} ({users[bad]}, {items[bad]}) has an id beyond the fitted "
-                f"{self.n_users_} users and {self.n_items_} items (cold_start='raise').")
+                f"Pair {bad} ({users[bad]}, {items[bad]}) has a user or item not trained on "
+                f"(beyond the fitted {self.n_users_} user and {self.n_items_} item ids, or "
+                "without ratings; cold_start='raise').")
         out = np.empty(users.shape[0], dtype=np.float64)
         u, i = np.where(known, users, 0), np.where(known, items, 0)
         _mf.mf_predict(u.astype(np.int32), i.astype(np.int32), self.intercept_,
@@ -618,8 +652,13 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
         n = min(int(n), self.n_items_)
         if n < 1:
             raise ValueError(f"n must be at least 1; got {n}.")
-        scores = (self.user_factors_[users].astype(np.float64) @ self.item_factors_.T
+        # rows never trained keep their random start: such a user is scored by the
+        # biases alone, and such an item is never recommended
+        user_rows = self.user_factors_[users].astype(np.float64)
+        user_rows[self._user_count[users] == 0] = 0.0
+        scores = (user_rows @ self.item_factors_.T
                   + self.item_bias_ + self.user_bias_[users][:, None] + self.intercept_)
+        scores[:, self._item_count == 0] = -np.inf
         if exclude_seen:
             lo, counts = self._seen_indptr[users], np.diff(self._seen_indptr)[users]
             which = np.repeat(np.arange(users.shape[0]), counts)  # each seen pair's row
