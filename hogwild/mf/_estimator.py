@@ -1,11 +1,12 @@
 """``MatrixFactorization``: a scikit-learn regressor on (user, item) pairs, by Hogwild! SGD.
 
-The estimator validates, keeps the ratings in one compact form (int32 ids
-and the ratings in the model's dtype), and runs the epoch loop in Python:
-the shuffle, the step of each epoch, the stopping rule, the divergence check
-and Ctrl-C between kernel calls. The kernel (``hogwild/_mf.pyx``) trains a
-slice of the shuffled ratings per call, its threads writing the factor rows
-without locks.
+The estimator validates the caller's arrays in place, lays the ratings out
+as one compact copy (int32 ids and the ratings in the model's dtype) grouped
+into cache-sized blocks of (user range, item range), and runs the epoch
+loop in Python: the shuffle of the blocks, the step of each epoch, the
+stopping rule, the divergence check and Ctrl-C between kernel calls. The
+kernel (``hogwild/_mf.pyx``) trains about a million ratings' worth of
+blocks per call, its threads writing the factor rows without locks.
 """
 import time
 import warnings
@@ -68,8 +69,9 @@ def _layout(users, items, ratings, keep, n_users, n_items, dtype, k, seed, n_thr
     kernel's ``mf_count`` and ``mf_scatter``): int32 ids and the ratings in
     ``dtype``, block after block, each block in a shuffled order. Returns
     the ids and ratings, each non-empty block's start (``starts[-1]`` is the
-    number of ratings) and its (user range, item range), and the users' and
-    items' degrees (their numbers of kept ratings).
+    number of ratings), its (user range, item range, owning thread for
+    'rows'), and the users' and items' degrees (their numbers of kept
+    ratings).
     """
     user_rows, item_rows, n_user_ranges, n_item_ranges = _ranges(
         n_users, n_items, k, dtype.itemsize, n_threads, min_user_ranges)
@@ -79,8 +81,8 @@ def _layout(users, items, ratings, keep, n_users, n_items, dtype, k, seed, n_thr
     # in slices of CHUNK_RATINGS, so that Ctrl-C is seen between them
     slices = [slice(lo, lo + CHUNK_RATINGS) for lo in range(0, ratings.shape[0], CHUNK_RATINGS)]
     for part in slices:
-        _mf.mf_count(users[part], items[part], keep[part], user_rows, item_rows, n_item_ranges, counts,
-                     user_degree, item_degree)
+        _mf.mf_count(users[part], items[part], keep[part], user_rows, item_rows, n_item_ranges,
+                     counts, user_degree, item_degree)
     bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     n = int(bounds[-1])
     out = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, dtype))
