@@ -24,11 +24,23 @@ import numpy as np
 
 from cython.parallel cimport parallel, prange
 from libc.math cimport sqrt
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
 from cython cimport floating
 
-from hogwild._native cimport clip_dloss, dloss_and_loss
+from hogwild._native cimport clip_dloss, dloss_and_loss, hw_bounded, index_t
+
+# The caller's ratings, read in place by the layout (any stride, either float type).
+ctypedef fused rating_t:
+    float
+    double
+
+# How threads share the blocks (MFParams.schedule); see mf_epoch.
+cdef enum:
+    BLOCKS = 0
+    HOGWILD = 1
+    ROWS = 2
+SCHEDULE_BLOCKS, SCHEDULE_HOGWILD, SCHEDULE_ROWS = BLOCKS, HOGWILD, ROWS
 
 cdef extern from *:
     """
@@ -75,7 +87,31 @@ cdef extern from *:
     }
     HW_MF_KERNELS(float, f)
     HW_MF_KERNELS(double, d)
+    /* Ask for a factor row in L1, for writing, a rating ahead of its step.
+       The empty volatile asm keeps GCC from deleting the call (a prefetch is
+       no side effect to it: see _native.pxd's hw_prefetch). */
+    static inline void hw_mf_prefetch(const void *row, Py_ssize_t bytes) {
+    #if defined(__GNUC__) || defined(__clang__)
+        const char *a = (const char *)((uintptr_t)row & ~(uintptr_t)63);
+        const char *e = (const char *)row + bytes;
+        for (; a < e; a += 64) __builtin_prefetch(a, 1, 3);
+        __asm__ __volatile__("");
+    #else
+        (void)row; (void)bytes;
+    #endif
+    }
+    /* A thread with no free block gives its core away rather than spin on
+       the lock: on a shared machine the thread it waits for may need it. */
+    #ifdef _WIN32
+    #include <windows.h>
+    static inline void hw_mf_yield(void) { SwitchToThread(); }
+    #else
+    #include <sched.h>
+    static inline void hw_mf_yield(void) { sched_yield(); }
+    #endif
     """
+    void hw_mf_prefetch(const void *row, Py_ssize_t bytes) noexcept nogil
+    void hw_mf_yield() noexcept nogil
     double hw_mf_dot_f(const float *p, const float *q, Py_ssize_t k) noexcept nogil
     double hw_mf_dot_d(const double *p, const double *q, Py_ssize_t k) noexcept nogil
     void hw_mf_step_f(float *p, float *q, Py_ssize_t k, float g, float eta_u, float eta_i,
@@ -102,20 +138,24 @@ cdef class MFParams:
         Whether to train the user and item biases.
     adagrad : bool, default=False
     n_threads : int, default=1
-    conflict_free : bool, default=True
-        Threads take blocks that share no rows (FPSGD); otherwise any block
-        (the HOGWILD! paper's updates). See :func:`mf_epoch`.
+    schedule : int, default=SCHEDULE_BLOCKS
+        How threads share the blocks: ``SCHEDULE_BLOCKS`` (no two share a
+        row, FPSGD), ``SCHEDULE_HOGWILD`` (any block, the HOGWILD! paper's
+        updates) or ``SCHEDULE_ROWS`` (each thread its own user ranges). See
+        :func:`mf_epoch`.
     """
 
-    cdef public int loss, n_threads
+    cdef public int loss, n_threads, schedule
     cdef public double epsilon, eta, mean
-    cdef public bint fit_intercept, adagrad, conflict_free
+    cdef public bint fit_intercept, adagrad
 
     def __init__(self, *, loss, epsilon=0.0, eta=0.01, mean=0.0, fit_intercept=True,
-                 adagrad=False, n_threads=1, conflict_free=True):
+                 adagrad=False, n_threads=1, schedule=SCHEDULE_BLOCKS):
+        if schedule not in (SCHEDULE_BLOCKS, SCHEDULE_HOGWILD, SCHEDULE_ROWS):
+            raise ValueError(f"unknown schedule {schedule}")
         self.loss, self.epsilon, self.eta, self.mean = loss, epsilon, eta, mean
         self.fit_intercept, self.adagrad, self.n_threads = fit_intercept, adagrad, n_threads
-        self.conflict_free = conflict_free
+        self.schedule = schedule
 
 
 cdef extern from *:
@@ -165,6 +205,9 @@ cdef double _train_block(const int32_t *users, const int32_t *items, const float
         i = items[j]
         pu = P + u * k
         qi = Q + i * k
+        if j + 1 < hi:
+            hw_mf_prefetch(P + users[j + 1] * k, k * sizeof(floating))
+            hw_mf_prefetch(Q + items[j + 1] * k, k * sizeof(floating))
         if floating is float:
             p = mean + user_bias[u] + item_bias[i] + hw_mf_dot_f(pu, qi, k)
         else:
@@ -207,12 +250,27 @@ cdef Py_ssize_t _pick(const int64_t *blocks, Py_ssize_t n_blocks, Py_ssize_t *cu
             continue
         left = True
         b = blocks[j]
-        if not busy_user[grid[2 * b]] and not busy_item[grid[2 * b + 1]]:
+        if not busy_user[grid[3 * b]] and not busy_item[grid[3 * b + 1]]:
             taken[j] = 1
-            busy_user[grid[2 * b]] = 1
-            busy_item[grid[2 * b + 1]] = 1
+            busy_user[grid[3 * b]] = 1
+            busy_item[grid[3 * b + 1]] = 1
             return j
     return -2 if left else -1
+
+
+cdef inline Py_ssize_t _next_own(const int64_t *blocks, Py_ssize_t n_blocks,
+                                 const int64_t *grid, Py_ssize_t after, int tid, int n_threads,
+                                 bint by_user_range) noexcept nogil:
+    """The next position of ``blocks`` after ``after`` that thread ``tid`` trains (-1:
+    none): every ``n_threads``-th (the shared schedule), or the blocks it owns."""
+    cdef Py_ssize_t j
+    if not by_user_range:
+        j = tid if after < 0 else after + n_threads
+        return j if j < n_blocks else -1
+    for j in range(after + 1, n_blocks):
+        if grid[3 * blocks[j] + 2] == tid:
+            return j
+    return -1
 
 
 def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[::1] ratings,
@@ -230,12 +288,16 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
     ratings are trained in turn, so a thread reads its ratings in sequence
     and the factor rows from cache. How threads share the blocks:
 
-    - ``params.conflict_free`` (FPSGD's schedule, Chin et al.): a thread
-      takes the next block in ``blocks`` whose user range and item range no
-      other thread is training, so no two threads ever write the same row
-      (a lock guards only the choice of blocks, once per block);
-    - otherwise the HOGWILD! paper's way: threads split ``blocks`` between
-      them in order and may write the same rows at once, without locks.
+    - ``SCHEDULE_BLOCKS`` (FPSGD's schedule, Chin et al.): a thread takes
+      the next block in ``blocks`` whose user range and item range no other
+      thread is training, so no two threads ever write the same row (a lock
+      guards only the choice of blocks, once per block);
+    - ``SCHEDULE_HOGWILD``, the HOGWILD! paper's way: threads split
+      ``blocks`` between them in order and may write the same rows at once,
+      without locks;
+    - ``SCHEDULE_ROWS``: each thread trains the blocks of the user ranges
+      it owns (``grid[:, 2]``), in the order of ``blocks``: each user row
+      has one writer, item rows are shared without locks.
 
     Parameters
     ----------
@@ -246,8 +308,10 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
         Block ``b`` is ratings ``[starts[b], starts[b + 1])``.
     blocks : ndarray of int64
         The blocks to train, in order.
-    grid : ndarray of int64 of shape (n_blocks, 2)
-        Each block's user range and item range (numbered from 0).
+    grid : ndarray of int64 of shape (n_blocks, 3)
+        Each block's user range and item range (numbered from 0), and the
+        thread that owns its user range (``SCHEDULE_ROWS``; 0 to
+        ``n_threads - 1``, checked by the caller).
     params : MFParams
     user_factors, item_factors : ndarray of shape (n_users, k), (n_items, k)
     user_bias, item_bias : ndarray of shape (n_users,), (n_items,)
@@ -263,7 +327,7 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
     cdef:
         Py_ssize_t n_blocks = blocks.shape[0], k = user_factors.shape[1], b, j, cursor = 0
         Py_ssize_t n_user_ranges = 0, n_item_ranges = 0
-        int loss = params.loss, n_threads = params.n_threads, tid
+        int loss = params.loss, n_threads = params.n_threads, schedule = params.schedule, tid
         double eps = params.epsilon, eta = params.eta, mean = params.mean
         bint biases = params.fit_intercept, adagrad = params.adagrad
         bint per_user = user_alpha.shape[0] > 1, per_item = item_alpha.shape[0] > 1
@@ -273,44 +337,46 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
         char[::1] taken, busy_user, busy_item
     if n_blocks == 0:
         return 0.0
-    if n_threads == 1 or not params.conflict_free:
-        with nogil:
-            for b in prange(n_blocks, schedule='static', num_threads=n_threads):
-                sumloss += _train_block(
-                    &users[0], &items[0], &ratings[0], starts[blocks[b]],
-                    starts[blocks[b] + 1], &user_factors[0, 0], &item_factors[0, 0],
-                    &user_bias[0], &item_bias[0], &user_alpha[0], &item_alpha[0], per_user,
-                    per_item, &user_g[0], &item_g[0], k, loss, eps, eta, mean, biases, adagrad)
-        return sumloss
-    for j in range(grid.shape[0]):
-        n_user_ranges = max(n_user_ranges, grid[j, 0] + 1)
-        n_item_ranges = max(n_item_ranges, grid[j, 1] + 1)
-    taken = bytearray(n_blocks)
-    busy_user, busy_item = bytearray(n_user_ranges), bytearray(n_item_ranges)
+    if n_threads > 1 and schedule == BLOCKS:
+        for j in range(grid.shape[0]):
+            n_user_ranges = max(n_user_ranges, grid[j, 0] + 1)
+            n_item_ranges = max(n_item_ranges, grid[j, 1] + 1)
+        taken = bytearray(n_blocks)
+        busy_user, busy_item = bytearray(n_user_ranges), bytearray(n_item_ranges)
+    else:  # no block is ever picked under the lock
+        schedule = HOGWILD if n_threads == 1 else schedule
+        taken = busy_user = busy_item = bytearray(1)
     thread_loss = np.zeros(n_threads)
     hw_lock_init(&lock)
     with nogil, parallel(num_threads=n_threads):
         tid = hw_thread_num()
         local = 0.0
+        j = -1
         while True:
-            hw_lock(&lock)
-            j = _pick(&blocks[0], n_blocks, &cursor, &taken[0], &busy_user[0], &busy_item[0],
-                      &grid[0, 0])
-            hw_unlock(&lock)
+            if schedule == BLOCKS:
+                hw_lock(&lock)
+                j = _pick(&blocks[0], n_blocks, &cursor, &taken[0], &busy_user[0],
+                          &busy_item[0], &grid[0, 0])
+                hw_unlock(&lock)
+                if j == -2:  # every block left shares a range with one in training
+                    hw_mf_yield()
+                    continue
+            else:
+                j = _next_own(&blocks[0], n_blocks, &grid[0, 0], j, tid, n_threads,
+                              schedule == ROWS)
             if j == -1:
                 break
-            if j == -2:
-                continue  # every block left shares a range with one in training
             b = blocks[j]
             local = local + _train_block(
                 &users[0], &items[0], &ratings[0], starts[b], starts[b + 1],
                 &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
                 &user_alpha[0], &item_alpha[0], per_user, per_item, &user_g[0], &item_g[0],
                 k, loss, eps, eta, mean, biases, adagrad)
-            hw_lock(&lock)
-            busy_user[grid[b, 0]] = 0
-            busy_item[grid[b, 1]] = 0
-            hw_unlock(&lock)
+            if schedule == BLOCKS:
+                hw_lock(&lock)
+                busy_user[grid[b, 0]] = 0
+                busy_item[grid[b, 1]] = 0
+                hw_unlock(&lock)
         thread_loss[tid] = local
     hw_lock_destroy(&lock)
     for j in range(n_threads):
@@ -335,3 +401,106 @@ def mf_predict(const int32_t[::1] users, const int32_t[::1] items, double mean,
             for f in range(k):
                 p = p + user_factors[u, f] * item_factors[i, f]
             out[j] = p
+
+
+# ------------------------------------------------------------------ layout
+# The ratings' one compact copy is written straight from the caller's
+# columns (any stride, int32 or int64 ids, float32 or float64 ratings): a
+# counting sort by block, two passes, no permutation array (a shuffled
+# order of 100 M ratings and its argsort would each be as large as the copy).
+
+cdef inline Py_ssize_t _cell(Py_ssize_t u, Py_ssize_t i, Py_ssize_t user_rows,
+                             Py_ssize_t item_rows, Py_ssize_t n_item_ranges) noexcept nogil:
+    return (u // user_rows) * n_item_ranges + i // item_rows
+
+
+def mf_count(const index_t[:] users, const index_t[:] items, const uint8_t[::1] keep,
+             Py_ssize_t user_rows, Py_ssize_t item_rows, Py_ssize_t n_item_ranges,
+             int64_t[::1] cell_counts, int64_t[::1] user_degree, int64_t[::1] item_degree):
+    """Add each rating to its block's count and its user's and item's degree.
+
+    ``keep``: the ratings to count (1) and to leave out (0), or empty for
+    all. Ids are checked by the caller (``0 <= id < len(degree)``).
+    """
+    cdef Py_ssize_t j, n = users.shape[0]
+    cdef bint every = keep.shape[0] == 0
+    with nogil:
+        for j in range(n):
+            if every or keep[j]:
+                cell_counts[_cell(users[j], items[j], user_rows, item_rows, n_item_ranges)] += 1
+                user_degree[users[j]] += 1
+                item_degree[items[j]] += 1
+
+
+def mf_scatter(const index_t[:] users, const index_t[:] items, const rating_t[:] ratings,
+               const uint8_t[::1] keep, Py_ssize_t user_rows, Py_ssize_t item_rows,
+               Py_ssize_t n_item_ranges, int64_t[::1] fill, int32_t[::1] out_users,
+               int32_t[::1] out_items, floating[::1] out_ratings):
+    """Write each kept rating into its block's next free slot ``fill[c]``, in order.
+
+    Blocks are numbered as :func:`mf_count` counts them; with ``fill`` the
+    starts of the blocks, calls on consecutive slices of the ratings lay
+    them out block by block in the caller's order.
+    """
+    cdef:
+        Py_ssize_t j, c, a, n = users.shape[0]
+        bint every = keep.shape[0] == 0
+    with nogil:
+        for j in range(n):
+            if every or keep[j]:
+                c = _cell(users[j], items[j], user_rows, item_rows, n_item_ranges)
+                a = fill[c]
+                fill[c] = a + 1
+                out_users[a] = <int32_t>users[j]
+                out_items[a] = <int32_t>items[j]
+                out_ratings[a] = <floating>ratings[j]
+
+
+def mf_shuffle_blocks(const int64_t[::1] starts, Py_ssize_t first, Py_ssize_t last,
+                      uint64_t seed, int32_t[::1] users, int32_t[::1] items,
+                      floating[::1] ratings, int n_threads=1):
+    """Shuffle each block ``first <= c < last`` (``[starts[c], starts[c + 1])``) in place.
+
+    Fisher-Yates driven by SplitMix64, seeded by ``seed`` and the block: the
+    same order on every platform and for any ``n_threads``.
+    """
+    cdef:
+        Py_ssize_t j, c, a, b
+        uint64_t state
+        int32_t tu, ti
+        floating tr
+    with nogil:
+        for c in prange(first, last, schedule='dynamic', num_threads=n_threads):
+            state = seed ^ (<uint64_t>c * <uint64_t>0x9E3779B97F4A7C15)
+            a = starts[c]
+            j = starts[c + 1] - 1
+            while j > a:
+                b = a + <Py_ssize_t>hw_bounded(&state, <uint64_t>(j - a + 1))
+                tu = users[j]
+                users[j] = users[b]
+                users[b] = tu
+                ti = items[j]
+                items[j] = items[b]
+                items[b] = ti
+                tr = ratings[j]
+                ratings[j] = ratings[b]
+                ratings[b] = tr
+                j = j - 1
+
+
+def mf_group(const index_t[:] users, const index_t[:] items, const uint8_t[::1] keep,
+             int64_t[::1] fill, int32_t[::1] out):
+    """Each kept rating's item into its user's next free slot ``fill[u]`` of ``out``.
+
+    With ``fill`` the starts of a CSR ``indptr``, ``out`` becomes the items
+    each user rated (in the caller's order): the pattern ``recommend``
+    excludes.
+    """
+    cdef Py_ssize_t j, a, n = users.shape[0]
+    cdef bint every = keep.shape[0] == 0
+    with nogil:
+        for j in range(n):
+            if every or keep[j]:
+                a = fill[users[j]]
+                fill[users[j]] = a + 1
+                out[a] = <int32_t>items[j]

@@ -28,10 +28,10 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 # fenced blocks, also indented ones (inside list items)
 BLOCK = re.compile(r"^([ \t]*)```(python|console)\n(.*?)^\1```", re.S | re.M)
 # the pages whose examples must run, and so must have some
-PAGES_WITH_EXAMPLES = ["index.md", "getting-started.md", "user-guide.md", "cli.md",
-                       "scaling-out.md"]
-PAGES = ["index", "getting-started", "user-guide", "cli", "scaling-out", "api", "benchmarks",
-         "design"]
+PAGES_WITH_EXAMPLES = ["index.md", "getting-started.md", "user-guide.md",
+                       "matrix-factorization.md", "cli.md", "scaling-out.md"]
+PAGES = ["index", "getting-started", "user-guide", "matrix-factorization", "cli", "scaling-out",
+         "api", "benchmarks", "design"]
 
 
 def blocks(page):

@@ -59,7 +59,7 @@ def test_one_thread_is_reproducible(ratings):
     np.testing.assert_array_equal(fits[0].item_bias_, fits[1].item_bias_)
 
 
-@pytest.mark.parametrize("strategy", ["blocks", "hogwild"])
+@pytest.mark.parametrize("strategy", ["blocks", "hogwild", "rows"])
 def test_threads_learn_as_well(ratings, strategy):
     X, y = ratings
     one = MatrixFactorization(5, max_iter=25, n_jobs=1, random_state=3).fit(X, y)
@@ -106,7 +106,7 @@ def test_cold_start_modes(ratings):
     assert mean[0] == pytest.approx(model.intercept_ + model.item_bias_[0])
     assert np.isfinite(mean).all()
     assert np.isnan(model.set_params(cold_start="nan").predict(unseen)[0])
-    with pytest.raises(ValueError, match="beyond the fitted"):
+    with pytest.raises(ValueError, match="not trained on"):
         model.set_params(cold_start="raise").predict(unseen)
 
 
@@ -126,15 +126,65 @@ def test_partial_fit_grows_for_new_ids(ratings):
 def test_recommend(ratings):
     X, y = ratings
     model = MatrixFactorization(5, max_iter=5, n_jobs=1, random_state=0).fit(X, y)
-    items, scores = model.recommend([0, 1], n=7, exclude=X)
+    items, scores = model.recommend([0, 1], n=7)
     assert items.shape == scores.shape == (2, 7)
     assert np.all(np.diff(scores, axis=1) <= 0)  # best first
     rated = set(X[X[:, 0] == 0, 1].tolist())
-    assert not rated & set(items[0].tolist())
+    assert not rated & set(items[0].tolist())  # the rated items are left out by default
     full = model.predict(np.column_stack([np.zeros(model.n_items_, int),
                                           np.arange(model.n_items_)]))
-    full[list(rated)] = -np.inf
-    assert items[0, 0] == int(np.argmax(full))
+    np.testing.assert_allclose(scores[0], np.sort(np.delete(full, list(rated)))[::-1][:7],
+                               rtol=1e-6)
+    # the same as naming the training pairs; and everything when asked
+    np.testing.assert_array_equal(model.recommend([0, 1], n=7, exclude_seen=False,
+                                                  exclude=X)[0], items)
+    every, _ = model.recommend([0], n=7, exclude_seen=False)
+    assert every[0, 0] == int(np.argmax(full))
+    with pytest.raises(ValueError, match="fitted ids"):
+        model.recommend([model.n_users_])
+
+
+def test_recommend_remembers_partial_fit_and_held_out_pairs(ratings):
+    X, y = ratings
+    first, second = X[:20_000], X[20_000:]
+    model = MatrixFactorization(5, n_jobs=1, random_state=0).partial_fit(first, y[:20_000])
+    model.partial_fit(second, y[20_000:])
+    for user in (0, 7, 123):
+        rated = set(X[X[:, 0] == user, 1].tolist())
+        n_left = model.n_items_ - len(rated)
+        items, scores = model.recommend([user], n=model.n_items_)
+        assert set(items[0, :n_left].tolist()) == set(range(model.n_items_)) - rated
+        assert np.all(np.isneginf(scores[0, n_left:]))
+    # early stopping's held-out pairs were rated too: left out as well
+    held = MatrixFactorization(5, max_iter=3, early_stopping=True, n_jobs=1,
+                               random_state=0).fit(X, y)
+    rated = set(X[X[:, 0] == 0, 1].tolist())
+    assert not rated & set(held.recommend([0], n=20)[0][0].tolist())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fit_keeps_one_compact_copy(dtype):
+    """Beyond the caller's arrays a fit holds one compact copy of the ratings (int32 ids and
+    the ratings in dtype), the model and small per-row arrays, and leaves the caller's arrays
+    as they were."""
+    import tracemalloc
+
+    X, y = make_ratings(n_users=2000, n_items=1000, n_ratings=300_000, random_state=0)
+    X, y = X.astype(np.int64), y.astype(np.float64)  # the caller's types, not the model's
+    X_before, y_before = X.copy(), y.copy()
+    model = MatrixFactorization(8, max_iter=1, n_jobs=1, random_state=0, dtype=dtype)
+    tracemalloc.start()
+    try:
+        model.fit(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    compact = X.shape[0] * (8 + np.dtype(dtype).itemsize)
+    rows = (model.n_users_ + model.n_items_) * (8 * np.dtype(dtype).itemsize + 64)
+    # the finiteness check's mask (a byte a rating) is the one other temporary
+    assert peak < compact + X.shape[0] + rows + (1 << 20), (peak, compact)
+    np.testing.assert_array_equal(X, X_before)
+    np.testing.assert_array_equal(y, y_before)
 
 
 @pytest.mark.parametrize("X, y, message", [
@@ -166,7 +216,7 @@ def test_log_loss_for_binary_feedback():
     rng = np.random.default_rng(0)
     X, y = make_ratings(n_users=300, n_items=200, n_ratings=20_000, random_state=2)
     binary = np.where(y > np.median(y), 1.0, -1.0)
-    model = MatrixFactorization(5, loss="log_loss", max_iter=20, n_jobs=1,
+    model = MatrixFactorization(5, alpha=0.05, loss="log_loss", max_iter=20, n_jobs=1,
                                 random_state=0).fit(X, binary)
     accuracy = np.mean(np.sign(model.predict(X)) == binary)
     assert accuracy > 0.75
@@ -208,10 +258,13 @@ def test_command_line_train_predict_recommend(ratings, tmp_path, capsys):
     model = tmp_path / "model.pkl"
     assert main(["mf", "train", str(train), "-o", str(model), "--test", str(test),
                  "--components", "5", "--epochs", "15", "--seed", "0",
-                 "--threads", "1"]) == 0
+                 "--threads", "1", "--strategy", "rows"]) == 0
     out = capsys.readouterr().out
     test_rmse = float(out.split("test RMSE ")[1].split()[0])
     assert test_rmse < 0.75 * float(np.std(y))
+    from hogwild._cli import load_model
+
+    assert load_model(str(model))[0].strategy == "rows"
     predictions = tmp_path / "pred.txt"
     assert main(["mf", "predict", str(model), str(test), "-o", str(predictions)]) == 0
     predicted = np.loadtxt(predictions)
@@ -271,3 +324,59 @@ def test_ctrl_c_returns_within_a_second_and_keeps_the_model(tmp_path):
     assert first == "interrupted"
     assert latency < 1.0
     assert rest.startswith("as before the call"), rest
+
+
+def test_layout_in_slices_is_the_same_model(ratings, monkeypatch):
+    """The layout reads the ratings a slice at a time (Ctrl-C is seen between slices) and
+    shuffles the blocks a group at a time: the model does not depend on the slicing."""
+    from hogwild.mf import _estimator
+
+    X, y = ratings
+    whole = MatrixFactorization(5, max_iter=2, n_jobs=1, random_state=0).fit(X, y)
+    monkeypatch.setattr(_estimator, "CHUNK_RATINGS", 997)
+    sliced = MatrixFactorization(5, max_iter=2, n_jobs=1, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(sliced.user_factors_, whole.user_factors_)
+    np.testing.assert_array_equal(sliced.item_bias_, whole.item_bias_)
+    np.testing.assert_array_equal(sliced._seen_items, whole._seen_items)
+
+
+def test_ids_without_ratings_are_cold(ratings):
+    """An id inside the fitted range that had no ratings (a gap in the numbering) keeps its
+    random start: predict treats it as unseen, and recommend never offers such an item."""
+    X, y = ratings
+    gap_user, gap_item = 5, 7
+    kept = (X[:, 0] != gap_user) & (X[:, 1] != gap_item)
+    model = MatrixFactorization(5, max_iter=3, n_jobs=1, random_state=0).fit(X[kept], y[kept])
+    assert model.n_users_ > gap_user and model.n_items_ > gap_item
+    pairs = np.array([[gap_user, 0], [0, gap_item], [0, 0]])
+    mean = model.predict(pairs)
+    assert mean[0] == pytest.approx(model.intercept_ + model.item_bias_[0])
+    assert mean[1] == pytest.approx(model.intercept_ + model.user_bias_[0])
+    assert np.isnan(model.set_params(cold_start="nan").predict(pairs)[:2]).all()
+    with pytest.raises(ValueError, match="not trained on"):
+        model.set_params(cold_start="raise").predict(pairs)
+    items, scores = model.recommend([0, gap_user], n=model.n_items_)
+    for row, row_scores in zip(items, scores):
+        assert gap_item in row[np.isneginf(row_scores)]
+    # a user without ratings is scored by the biases alone: the items by their bias
+    top = items[1][np.isfinite(scores[1])]
+    assert np.all(np.diff(model.item_bias_[top]) <= 0)
+
+
+def test_rows_schedule_balances_the_threads():
+    """strategy='rows' gives each thread whole user ranges: on power-law users, enough ranges
+    split by their ratings that each of two threads trains about half."""
+    from hogwild.mf import _estimator
+
+    X, y = make_ratings(n_users=671, n_items=9066, n_ratings=100_004, random_state=0)
+    layout = _estimator._layout(X[:, 0], X[:, 1], y, np.zeros(0, np.uint8), 671, 9066,
+                                np.dtype(np.float32), 32, seed=0, n_threads=2,
+                                min_user_ranges=2 * _estimator.ROWS_RANGES_PER_THREAD)
+    starts, grid = layout[3], layout[4]
+    sizes = np.diff(starts)
+    assert sizes.sum() == len(y)
+    share = sizes[grid[:, 2] == 0].sum() / sizes.sum()
+    assert 0.45 < share < 0.55
+    # every user range belongs to one thread
+    for r in np.unique(grid[:, 0]):
+        assert np.unique(grid[grid[:, 0] == r, 2]).size == 1

@@ -45,3 +45,17 @@ def test_readme_command_line_example_runs(tmp_path):
     assert predict.returncode == 0, predict.stderr
     predictions = (tmp_path / "predictions.txt").read_text().split()
     assert len(predictions) == 200 and set(predictions) <= {"0", "1"}
+
+
+def test_readme_matrix_factorization_example_prints_what_it_says():
+    text = README.read_text()
+    code = re.search(r"## Matrix factorization\n\n```python\n(.*?)```", text, re.S).group(1)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        namespace = {}
+        exec(compile(code, str(README), "exec"), namespace)
+    promised = float(re.search(r"# (\d\.\d+)$", code, re.M).group(1))
+    assert abs(float(out.getvalue().split()[0]) - promised) <= 0.02
+    items = namespace["items"]
+    rated = set(namespace["X_train"][namespace["X_train"][:, 0] == 0, 1].tolist())
+    assert items.shape == (2, 5) and not rated & set(items[0].tolist())

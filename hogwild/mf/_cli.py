@@ -10,7 +10,7 @@ import numpy as np
 from .. import __version__
 from .._cli import (CommandError, _check_writable, _open_binary, _why, load_model, positive,
                     save_model, write_output)
-from ._estimator import MatrixFactorization
+from ._estimator import SCHEDULES, MatrixFactorization
 
 
 def _is_int(text):
@@ -70,7 +70,8 @@ def _train(args):
         args.components, alpha=args.alpha, learning_rate=args.learning_rate,
         eta0=args.eta0 if args.eta0 is not None else (0.1 if args.learning_rate == "adagrad"
                                                       else 0.01),
-        max_iter=args.epochs, n_jobs=args.threads, random_state=args.seed, verbose=1)
+        max_iter=args.epochs, n_jobs=args.threads, strategy=args.strategy,
+        random_state=args.seed, verbose=1)
     print(f"hogwild {__version__} mf train: {args.data}, {len(ratings):,} ratings, "
           f"{int(ids[:, 0].max()) + 1:,} user ids x {int(ids[:, 1].max()) + 1:,} item ids; "
           f"k={args.components}, {args.epochs} epochs", flush=True)
@@ -113,7 +114,8 @@ def _recommend(args):
     exclude = read_triples(args.exclude, columns=2)[0] if args.exclude else None
     try:
         users = [int(u) for u in args.users.split(",")]
-        items, scores = model.recommend(users, n=args.n, exclude=exclude)
+        items, scores = model.recommend(users, n=args.n, exclude_seen=not args.include_seen,
+                                        exclude=exclude)
     except ValueError as exc:
         raise CommandError(str(exc).splitlines()[0]) from None
     lines = [f"{u}\t{i}\t{s:.6g}\n" for u, row, row_s in zip(users, items, scores)
@@ -133,13 +135,16 @@ def add_mf_command(commands):
     train.add_argument("--test", help="a ratings file to report the RMSE on")
     train.add_argument("--components", type=positive(int), default=10, metavar="K",
                        help="rank of the factors (default: 10)")
-    train.add_argument("--alpha", type=float, default=0.05, help="L2 strength (default: 0.05)")
+    train.add_argument("--alpha", type=float, default=0.1, help="L2 strength (default: 0.1)")
     train.add_argument("--epochs", type=positive(int), default=20, help="(default: 20)")
     train.add_argument("--learning-rate", choices=["adagrad", "constant", "backoff"],
                        default="adagrad")
     train.add_argument("--eta0", type=positive(float), default=None,
                        help="step (default: 0.1 with adagrad, else 0.01)")
     train.add_argument("--threads", type=positive(int), default=None, metavar="N")
+    default = MatrixFactorization().strategy
+    train.add_argument("--strategy", choices=sorted(SCHEDULES), default=default,
+                       help=f"how threads share the ratings (default: {default})")
     train.add_argument("--seed", type=int, default=None)
     train.set_defaults(run=_train)
     predict = actions.add_parser("predict", help="predict the ratings of user,item pairs")
@@ -151,7 +156,8 @@ def add_mf_command(commands):
     recommend.add_argument("model")
     recommend.add_argument("--users", required=True, help="user ids, comma-separated")
     recommend.add_argument("-n", type=positive(int), default=10, help="items a user")
-    recommend.add_argument("--exclude", help="user,item[,...] lines not to recommend "
-                                              "(e.g. the training ratings)")
+    recommend.add_argument("--exclude", help="further user,item[,...] lines not to recommend")
+    recommend.add_argument("--include-seen", action="store_true",
+                           help="also recommend the items a user rated in training")
     recommend.add_argument("-o", "--output", help="file to write (default: stdout)")
     recommend.set_defaults(run=_recommend)
