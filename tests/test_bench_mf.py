@@ -75,6 +75,27 @@ def test_dense_ids_keep_the_order_of_the_ids():
     np.testing.assert_array_equal(dense_ids(ids), [[1, 1], [0, 0], [1, 0]])
 
 
+class _Clockwork(_mf.Runner):
+    """A contender whose fit takes 0.5 s of set-up and 0.1 s an epoch per thread."""
+
+    def fit_seconds(self, params, epochs, threads):
+        self.fits.append((epochs, threads))
+        return 0.5 + 0.1 * epochs / threads
+
+
+def test_race_takes_the_set_up_out_of_the_epoch():
+    runner = _Clockwork("clock", "hogwild", params={}, epochs=3)
+    runner.fits = []
+    rows = _mf.race([runner], threads=[1, 2], repeats=2, epochs=5)
+    assert [(r["threads"], r["seconds_per_epoch"]["all"]) for r in rows] \
+        == [(1, pytest.approx([0.1, 0.1])), (2, pytest.approx([0.05, 0.05]))]
+    assert [r["setup_seconds"]["median"] for r in rows] == pytest.approx([0.5, 0.5])
+    assert rows[0]["fit_seconds_per_epoch"]["median"] == pytest.approx(1.1 / 6)
+    # a warm-up each, then rounds of 1 and 6 epochs, thread counts interleaved
+    assert runner.fits == [(1, 1), (1, 2), (1, 1), (6, 1), (1, 2), (6, 2),
+                           (1, 1), (6, 1), (1, 2), (6, 2)]
+
+
 def _runner(name, family, **kw):
     return _mf.Runner(name, family, params={"a": 1.0}, epochs=3, **kw)
 
@@ -138,8 +159,9 @@ def test_results_hold_every_strategy_at_every_thread_count(hogwild_only_run):
     assert sorted((r["name"], r["threads"]) for r in results["epoch_time"]) \
         == sorted((n, t) for n in names for t in (1, 2))
     for r in results["epoch_time"]:
-        assert r["seconds_per_epoch"]["median"] > 0 and r["updates_per_second"] > 0
-        assert len(r["seconds_per_epoch"]["all"]) == 2
+        # the epoch is a difference of two fits: on tiny data, noise can beat it
+        assert r["fit_seconds_per_epoch"]["median"] > 0
+        assert len(r["seconds_per_epoch"]["all"]) == len(r["setup_seconds"]["all"]) == 2
     s = results["summary"]
     assert s["target"] == pytest.approx(_mf.TARGET_FACTOR * s["best_rmse"])
     for name in names:
