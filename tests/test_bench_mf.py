@@ -228,6 +228,17 @@ def test_libmf_runs_in_its_own_process(tiny, small_grids):
     assert runner._process is None
 
 
+@pytest.mark.skipif(find_spec("libmf") is None, reason="needs the libmf binding")
+def test_a_silent_libmf_process_is_killed_and_reported(tiny, monkeypatch):
+    monkeypatch.setattr(_mf, "LIBMF_TIMEOUT", 0)  # no process answers that fast
+    ids, ratings = tiny
+    parts, _ = split_ratings(ids, ratings)
+    runner = _mf.make_runners(parts, 4, peers=("libmf",))[-1]
+    assert _mf._guarded(runner, runner.fit_seconds, SMALL_GRIDS["libmf"][0], 1, 1) is None
+    assert runner.status == "failed: no answer in 0 s, twice: killed" and runner.hangs == 2
+    assert runner._process is None
+
+
 @pytest.mark.skipif(find_spec("surprise") is None, reason="needs scikit-surprise")
 def test_surprise_is_scored_with_its_own_ids(tiny):
     ids, ratings = tiny

@@ -32,6 +32,7 @@ contender reaches.
 """
 import os
 import pickle
+import select
 import subprocess
 import sys
 import tempfile
@@ -77,6 +78,8 @@ GRIDS = {
 #: Surprise has no per-epoch probe: its grid runs at one epoch count, and the
 #: chosen values are then refitted at the others
 SURPRISE_GRID_EPOCHS, SURPRISE_EPOCH_CHOICES = 20, (10, 20, 40)
+#: seconds a LIBMF process may take to answer (a 40-epoch fit at 2M ratings: 3 s)
+LIBMF_TIMEOUT = 120
 #: at most this many points on a refitted contender's test curve
 CURVE_POINTS = {"libmf": 20, "surprise": 8}
 
@@ -165,6 +168,10 @@ def epoch_counts(epochs, points):
 
 
 # ------------------------------------------------------------ the contenders
+
+class _Silent(Exception):
+    """A LIBMF worker that gave no answer in ``LIBMF_TIMEOUT`` seconds."""
+
 
 class _Stop(Exception):
     """Raised from the epoch hook to end a tuning fit that stopped improving."""
@@ -337,10 +344,27 @@ class LibmfRunner(Runner):
     k: int = DEFAULT_COMPONENTS
     parts: dict = field(default=None, repr=False)
     library: str = None
+    hangs: int = 0
     _process: object = field(default=None, repr=False)
     _stderr: object = field(default=None, repr=False)
 
     def _call(self, method, **kwargs):
+        """The worker's answer; a worker silent for ``LIBMF_TIMEOUT`` s is killed
+        and the request tried once more in a new one (LIBMF has hung, rarely,
+        inside a fit on MovieLens: no CPU used, no answer)."""
+        try:
+            return self._request(method, kwargs)
+        except _Silent:
+            self.hangs += 1
+            self.close()
+        try:
+            return self._request(method, kwargs)
+        except _Silent:
+            self.hangs += 1
+            self.close()
+            raise PeerError(f"no answer in {LIBMF_TIMEOUT} s, twice: killed") from None
+
+    def _request(self, method, kwargs):
         if self._process is None:
             env = dict(os.environ)
             env.pop("LIBMF_OBJ", None)
@@ -367,6 +391,8 @@ class LibmfRunner(Runner):
             self._failed()
 
     def _answer(self):
+        if not select.select([self._process.stdout], [], [], LIBMF_TIMEOUT)[0]:
+            raise _Silent
         try:
             status, value = pickle.load(self._process.stdout)
         except EOFError:
@@ -688,8 +714,9 @@ def summarize(runners, rows, traces, n_train, target=None):
              "params": runner.params, "epochs": runner.epochs,
              "validation": runner.validation,
              "seconds_per_epoch": {str(t): s for (n, t), s in epoch.items() if n == runner.name}}
-        if getattr(runner, "library", None):
-            c["library"] = runner.library
+        if runner.family == "libmf":
+            c["library"] = getattr(runner, "library", None)
+            c["hangs"] = getattr(runner, "hangs", 0)
         ts = traces.get(runner.name)
         if ts:
             c["trace"] = [{"seconds": s, "rmse": e} for s, e in ts[0]]
@@ -959,6 +986,9 @@ def format_mf_report(results):
     for name, c in contenders.items():
         if c["status"] != "ok":
             lines.append(f"{name}: {c['status']}")
+        if c.get("hangs"):
+            lines.append(f"{name}: {c['hangs']} request(s) got no answer in "
+                         f"{LIBMF_TIMEOUT} s: the process was killed and the request run again")
     lines += results["notes"]
     return "\n".join(lines)
 
