@@ -18,7 +18,7 @@ the whole training part:
   picks its library (``LIBMF_OBJ``) at import: the binding has no per-epoch
   hook, so each point of its curve is a whole fit of that many epochs;
 - Surprise's ``SVD`` (single-threaded, float64), likewise a whole fit per
-  point, at fewer epoch counts (it is 10-20 times slower an epoch).
+  point, at fewer epoch counts (its epochs are far slower).
 
 implicit is not a contender: its ALS and BPR fit implicit feedback (a
 preference for every user-item pair, or a ranking), so they predict no
@@ -53,9 +53,9 @@ from ._report import _table, load_average, write_results
 from ._run import machine_info
 from ._timing import _cpu_times, _spread, cpu_use
 
-#: the generated data of the default run: a fifth of the issue's reference
-#: point (100k users x 20k items, 5M ratings) in ratings, its shape kept,
-#: so that Surprise's tuning fits into a run of about ten minutes
+#: the generated data of the default run: the issue's reference point
+#: (100k users x 20k items, 5M ratings) scaled down, its shape kept, so
+#: that Surprise's tuning fits into the run's budget (docs/benchmarks.md)
 DEFAULT_USERS, DEFAULT_ITEMS, DEFAULT_RATINGS = 40_000, 8_000, 2_000_000
 DEFAULT_COMPONENTS = 32
 TEST_FRACTION = VALIDATION_FRACTION = 0.1
@@ -78,7 +78,7 @@ GRIDS = {
 #: Surprise has no per-epoch probe: its grid runs at one epoch count, and the
 #: chosen values are then refitted at the others
 SURPRISE_GRID_EPOCHS, SURPRISE_EPOCH_CHOICES = 20, (10, 20, 40)
-#: seconds a LIBMF process may take to answer (a 40-epoch fit at 2M ratings: 3 s)
+#: seconds a LIBMF process may take to answer, far more than any fit of the run takes
 LIBMF_TIMEOUT = 120
 #: at most this many points on a refitted contender's test curve
 CURVE_POINTS = {"libmf": 20, "surprise": 8}
@@ -336,8 +336,7 @@ class LibmfRunner(Runner):
     """LIBMF through the ``libmf`` binding, in a process of its own (:func:`_libmf_serve`).
 
     A new process serves each phase of the run: the binding frees neither
-    its copy of the ratings nor the model of a fit (30 MB a fit at 2M
-    ratings).
+    its copy of the ratings nor the model of a fit.
     """
 
     obj: str = None
@@ -610,10 +609,10 @@ def race(runners, threads, repeats, epochs=RACE_EPOCHS):
     One warm-up fit of one epoch each, then ``repeats`` rounds in which each
     (contender, threads) fits 1 and then ``1 + epochs`` epochs on the
     training part, in turn. A fit's set-up (copying and grouping the
-    ratings, the initial factors) is paid once however many epochs follow:
-    it is 2-3 epochs' worth for hogwild and LIBMF at 2M ratings, so the
-    epoch's own cost is the difference of the two fits over ``epochs``, and
-    the set-up is the 1-epoch fit less one such epoch.
+    ratings, the initial factors) is paid once however many epochs follow
+    and weighs as much as a few epochs (docs/benchmarks.md), so the epoch's
+    own cost is the difference of the two fits over ``epochs``, and the
+    set-up is the 1-epoch fit less one such epoch.
 
     Returns
     -------
