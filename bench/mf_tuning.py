@@ -18,6 +18,7 @@ Sections (``--only`` picks some, comma-separated):
 - ``grid``: ``n_components`` x ``alpha`` with the defaults otherwise
   (AdaGrad, 20 epochs): test RMSE, and fit time in ms (median over seeds).
   Also the best test RMSE along the first 60 epochs and the epoch it came.
+- ``init``: ``init_std`` 0.003 to 0.1 at k = 8, 32 and 128.
 - ``schedules``: ``learning_rate`` 'adagrad', 'constant' and 'backoff' at
   several ``eta0``: test RMSE after 5, 10, 20 and 40 epochs.
 - ``scaling``: ``alpha_scaling`` 'none' against 'degree' over ``alpha``.
@@ -54,7 +55,7 @@ import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 MOVIELENS = HERE.parent.parent / "shared" / "data" / "movielens-latest-small" / "ratings.csv.bz2"
-SECTIONS = ("grid", "schedules", "scaling", "early", "dtype", "memory", "threads", "speed")
+SECTIONS = ("grid", "init", "schedules", "scaling", "early", "dtype", "memory", "threads", "speed")
 
 
 def load(path):
@@ -133,6 +134,24 @@ def grid(split, seeds, ks, alphas):
         rows.append(row)
         print(row, flush=True)
     table(["k"] + [f"alpha={a:g}" for a in alphas], rows)
+
+
+def inits(split, seeds, ks, alpha):
+    print(f"### init_std (alpha={alpha:g}, AdaGrad, 20 epochs): test RMSE "
+          "[best along 60 epochs @ epoch]\n")
+    stds = (0.003, 0.01, 0.03, 0.1)
+    rows = []
+    for k in ks:
+        row = [str(k)]
+        for std in stds:
+            mean = np.mean([curve(dict(n_components=k, alpha=alpha, init_std=std, n_jobs=1,
+                                       random_state=seed), split, 60) for seed in seeds],
+                           axis=0)
+            best = int(np.argmin(mean))
+            row.append(f"{mean[19]:.4f} [{mean[best]:.4f} @ {best + 1}]")
+        rows.append(row)
+        print(row, flush=True)
+    table(["k"] + [f"init_std={v:g}" for v in stds], rows)
 
 
 def schedules(split, seeds, k, alpha):
@@ -332,9 +351,11 @@ def main(argv=None):
     ks = [int(v) for v in args.ks.split(",")]
     alphas = [float(v) for v in args.alphas.split(",")]
     k = args.k or 32
-    alpha = args.alpha if args.alpha is not None else 0.05
+    alpha = args.alpha if args.alpha is not None else 0.1
     if "grid" in only:
         grid(split, seeds, ks, alphas)
+    if "init" in only:
+        inits(split, seeds, [8, 32, 128], alpha)
     if "schedules" in only:
         schedules(split, seeds, k, alpha)
     if "scaling" in only:

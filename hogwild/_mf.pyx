@@ -28,7 +28,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
 from cython cimport floating
 
-from hogwild._native cimport clip_dloss, dloss_and_loss, hw_bounded, index_t
+from hogwild._native cimport clip_dloss, dloss_and_loss, hw_bounded, hw_team_size, index_t
 
 # The caller's ratings, read in place by the layout (any stride, either float type).
 ctypedef fused rating_t:
@@ -259,16 +259,18 @@ cdef Py_ssize_t _pick(const int64_t *blocks, Py_ssize_t n_blocks, Py_ssize_t *cu
 
 
 cdef inline Py_ssize_t _next_own(const int64_t *blocks, Py_ssize_t n_blocks,
-                                 const int64_t *grid, Py_ssize_t after, int tid, int n_threads,
+                                 const int64_t *grid, Py_ssize_t after, int tid, int team,
                                  bint by_user_range) noexcept nogil:
-    """The next position of ``blocks`` after ``after`` that thread ``tid`` trains (-1:
-    none): every ``n_threads``-th (the shared schedule), or the blocks it owns."""
+    """The next position of ``blocks`` after ``after`` that thread ``tid`` of a team of
+    ``team`` trains (-1: none): every ``team``-th (the shared schedule), or the blocks of
+    the owners ``o`` with ``o % team == tid`` (a team smaller than asked for still trains
+    every block)."""
     cdef Py_ssize_t j
     if not by_user_range:
-        j = tid if after < 0 else after + n_threads
+        j = tid if after < 0 else after + team
         return j if j < n_blocks else -1
     for j in range(after + 1, n_blocks):
-        if grid[3 * blocks[j] + 2] == tid:
+        if grid[3 * blocks[j] + 2] % team == tid:
             return j
     return -1
 
@@ -327,7 +329,8 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
     cdef:
         Py_ssize_t n_blocks = blocks.shape[0], k = user_factors.shape[1], b, j, cursor = 0
         Py_ssize_t n_user_ranges = 0, n_item_ranges = 0
-        int loss = params.loss, n_threads = params.n_threads, schedule = params.schedule, tid
+        int loss = params.loss, n_threads = params.n_threads, schedule = params.schedule
+        int tid, team
         double eps = params.epsilon, eta = params.eta, mean = params.mean
         bint biases = params.fit_intercept, adagrad = params.adagrad
         bint per_user = user_alpha.shape[0] > 1, per_item = item_alpha.shape[0] > 1
@@ -350,6 +353,7 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
     hw_lock_init(&lock)
     with nogil, parallel(num_threads=n_threads):
         tid = hw_thread_num()
+        team = hw_team_size()
         local = 0.0
         j = -1
         while True:
@@ -362,7 +366,7 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
                     hw_mf_yield()
                     continue
             else:
-                j = _next_own(&blocks[0], n_blocks, &grid[0, 0], j, tid, n_threads,
+                j = _next_own(&blocks[0], n_blocks, &grid[0, 0], j, tid, team,
                               schedule == ROWS)
             if j == -1:
                 break

@@ -4,7 +4,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 
-from _helpers import interrupt_child
+from _helpers import child_env, interrupt_child
 
 from hogwild import MatrixFactorization
 from hogwild.datasets import make_ratings
@@ -380,3 +380,29 @@ def test_rows_schedule_balances_the_threads():
     # every user range belongs to one thread
     for r in np.unique(grid[:, 0]):
         assert np.unique(grid[grid[:, 0] == r, 2]).size == 1
+
+
+@pytest.mark.parametrize("strategy", ["blocks", "hogwild", "rows"])
+def test_a_smaller_team_than_asked_trains_every_rating(strategy, tmp_path):
+    """OpenMP may give fewer threads than n_jobs (OMP_THREAD_LIMIT, nesting): each schedule
+    then still trains every block once. An epoch's mean loss covers all ratings, so a
+    schedule that skipped the missing threads' blocks would show about half of it."""
+    import json
+    import subprocess
+    import sys
+
+    script = f"""
+import json
+from hogwild import MatrixFactorization
+from hogwild.datasets import make_ratings
+X, y = make_ratings(n_users=600, n_items=300, n_ratings=40_000, n_components=5, noise=0.3,
+                    random_state=0)
+curves = [MatrixFactorization(5, max_iter=2, n_jobs=n, strategy="{strategy}",
+                              random_state=0).fit(X, y).loss_curve_ for n in (2, 1)]
+print(json.dumps(curves))
+"""
+    env = {**child_env(), "OMP_THREAD_LIMIT": "1"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, check=True, cwd=tmp_path).stdout
+    limited, one = json.loads(out)
+    np.testing.assert_allclose(limited, one, rtol=0.05)

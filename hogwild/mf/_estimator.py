@@ -178,8 +178,8 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
     n_components : int, default=10
         Rank ``k`` of the factors.
     alpha : float, default=0.1
-        L2 strength on factors and biases (the best at every k from 8 to
-        128 on MovieLens and on ``make_ratings``: docs/matrix-factorization.md).
+        L2 strength on factors and biases (chosen on MovieLens:
+        docs/matrix-factorization.md).
     alpha_scaling : {'none', 'degree'}, default='none'
         'degree': each row's strength is ``alpha`` times the mean number of
         ratings per row over the row's own, so rows with few ratings are
@@ -210,8 +210,9 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
     random_state : int, RandomState or None, default=None
         Seeds the initial factors and the shuffles.
     dtype : {np.float32, np.float64}, default=np.float32
-    init_std : float, default=0.1
-        Standard deviation of the initial factors.
+    init_std : float, default=0.01
+        Standard deviation of the initial factors: a small start generalises
+        better at larger k (measured in docs/matrix-factorization.md).
     cold_start : {'mean', 'nan', 'raise'}, default='mean'
         A user or item beyond the fitted ids at predict: the prediction
         without its bias and factors, NaN, or an error.
@@ -271,7 +272,7 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
                  fit_intercept=True, loss="squared_error", learning_rate="adagrad", eta0=0.1,
                  backoff=0.9, max_iter=20, tol=None, n_iter_no_change=3, early_stopping=False,
                  validation_fraction=0.1, n_jobs=None,
-                 random_state=None, dtype=np.float32, init_std=0.1, cold_start="mean",
+                 random_state=None, dtype=np.float32, init_std=0.01, cold_start="mean",
                  strategy="blocks", verbose=0):
         self.n_components = n_components
         self.alpha = alpha
