@@ -61,11 +61,13 @@ def test_one_thread_is_reproducible(ratings):
 
 @pytest.mark.parametrize("strategy", ["blocks", "hogwild", "rows"])
 def test_threads_learn_as_well(ratings, strategy):
+    # k above the data's rank (5): with k equal to it some fits, on any number of
+    # threads, sit on a saddle (a direction not yet grown) for tens of epochs
     X, y = ratings
-    one = MatrixFactorization(5, max_iter=25, n_jobs=1, random_state=3).fit(X, y)
-    two = MatrixFactorization(5, max_iter=25, n_jobs=2, random_state=3,
+    one = MatrixFactorization(8, max_iter=25, n_jobs=1, random_state=3).fit(X, y)
+    two = MatrixFactorization(8, max_iter=25, n_jobs=2, random_state=3,
                               strategy=strategy).fit(X, y)
-    assert rmse(two, X, y) < 1.1 * rmse(one, X, y)
+    assert rmse(two, X, y) < 1.02 * rmse(one, X, y)
 
 
 def test_sparse_matrix_input_equals_pairs(ratings):
