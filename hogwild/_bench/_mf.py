@@ -69,9 +69,9 @@ PATIENCE = 3
 
 #: each family's tuning grid: its L2 strength and its (AdaGrad) step
 GRIDS = {
-    "hogwild": [{"alpha": a, "eta0": e} for a in (0.02, 0.04, 0.08, 0.16)
+    "hogwild": [{"alpha": a, "eta0": e} for a in (0.01, 0.02, 0.04, 0.08, 0.16)
               for e in (0.05, 0.1, 0.2)],
-    "libmf": [{"lambda": a, "eta": e} for a in (0.02, 0.04, 0.08, 0.16)
+    "libmf": [{"lambda": a, "eta": e} for a in (0.01, 0.02, 0.04, 0.08, 0.16)
               for e in (0.05, 0.1, 0.2)],
     "surprise": [{"reg_all": a, "lr_all": e} for a in (0.02, 0.05, 0.1) for e in (0.01, 0.02)],
 }
