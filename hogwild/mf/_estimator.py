@@ -33,6 +33,9 @@ BLOCK_BYTES = 1 << 20
 # strategy='rows' cuts the users into at least this many ranges a thread, so
 # that splitting whole ranges between threads can balance their ratings.
 ROWS_RANGES_PER_THREAD = 8
+# With several threads an epoch has at least this many blocks a thread (when the
+# ids allow), so that a free block is at hand until the epoch's end.
+BLOCKS_PER_THREAD = 64
 
 
 def _ranges(n_users, n_items, k, itemsize, n_threads, min_user_ranges):
@@ -46,8 +49,16 @@ def _ranges(n_users, n_items, k, itemsize, n_threads, min_user_ranges):
     """
     row_bytes = k * itemsize + 24  # the factors, bias, AdaGrad sum, alpha
     rows = max(1, (BLOCK_BYTES // 2) // row_bytes)
-    user_rows = max(1, min(rows, n_users // max(2 * n_threads + 1, min_user_ranges)))
-    item_rows = max(1, min(rows, n_items // (2 * n_threads + 1)))
+    least = 2 * n_threads + 1
+    user_rows = max(1, min(rows, n_users // max(least, min_user_ranges)))
+    item_rows = max(1, min(rows, n_items // least))
+    if n_threads > 1 and -(-n_users // user_rows) * -(-n_items // item_rows) < \
+            BLOCKS_PER_THREAD * n_threads:
+        # too few blocks for the conflict-free schedule to keep every thread busy:
+        # cut both dimensions into at least sqrt(BLOCKS_PER_THREAD * threads) ranges
+        least = max(least, int(np.ceil(np.sqrt(BLOCKS_PER_THREAD * n_threads))))
+        user_rows = max(1, min(user_rows, n_users // least))
+        item_rows = max(1, min(item_rows, n_items // least))
     return user_rows, item_rows, -(-n_users // user_rows), -(-n_items // item_rows)
 
 
