@@ -80,6 +80,8 @@ def interrupt_child(script, args=(), wait=0.5):
     import sys
     import time
 
+    import select
+
     child = subprocess.Popen([sys.executable, str(script), *map(str, args)],
                              stdout=subprocess.PIPE, text=True)
     try:
@@ -87,6 +89,9 @@ def interrupt_child(script, args=(), wait=0.5):
         time.sleep(wait)  # well into the fit, which would run for hours
         sent = time.monotonic()
         child.send_signal(signal.SIGINT)
+        # a child that ignores the signal fails the test, rather than hanging it
+        answered, _, _ = select.select([child.stdout], [], [], 60)
+        assert answered, "no answer within 60 s of SIGINT"
         first = child.stdout.readline().strip()
         latency = time.monotonic() - sent
         rest = child.stdout.read()
