@@ -82,8 +82,13 @@ def interrupt_child(script, args=(), wait=0.5):
 
     import select
 
+    def default_sigint():
+        # a shell starts background jobs with SIGINT ignored, and Python then
+        # installs no handler: the child must have the default disposition
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     child = subprocess.Popen([sys.executable, str(script), *map(str, args)],
-                             stdout=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         assert child.stdout.readline().strip() == "fitting"
         time.sleep(wait)  # well into the fit, which would run for hours
