@@ -23,12 +23,12 @@ factors after each step.
 import numpy as np
 
 from cython.parallel cimport parallel, prange
-from libc.math cimport sqrt
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
 from cython cimport floating
 
-from hogwild._native cimport clip_dloss, dloss_and_loss, hw_bounded, hw_team_size, index_t
+from hogwild._native cimport (SQUARED_ERROR, clip_dloss, dloss_and_loss, hw_bounded,
+                              hw_team_size, index_t)
 
 # The caller's ratings, read in place by the layout (any stride, either float type).
 ctypedef fused rating_t:
@@ -44,14 +44,9 @@ SCHEDULE_BLOCKS, SCHEDULE_HOGWILD, SCHEDULE_ROWS = BLOCKS, HOGWILD, ROWS
 
 cdef extern from *:
     """
-    /* A rating's dot product and its step on two factor rows of length k.
-       The rows never overlap (one of each matrix), hence restrict; the
-       reductions are written for "omp simd", which lets the compiler
-       vectorise them (their order of additions changes; a build without
-       OpenMP ignores the pragma and adds in order). */
-    /* x86-64 with GCC >= 11 or clang >= 14: each helper is also compiled for
-       x86-64-v3 (AVX2, FMA) and the loader picks the copy the CPU runs: the
-       wide vectors without -march=native in the build. */
+    /* x86-64 with GCC >= 11 or clang >= 14: the ratings' loop is also
+       compiled for x86-64-v3 (AVX2, FMA) and the loader picks the copy the
+       CPU runs: the wide vectors without -march=native in the build. */
     #if defined(__x86_64__) && !defined(_WIN32) && \
         ((defined(__clang__) && __clang_major__ >= 14) || \
          (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
@@ -59,34 +54,6 @@ cdef extern from *:
     #else
     #define HW_MF_CLONES
     #endif
-    #define HW_MF_KERNELS(T, SUFFIX)                                              \
-    HW_MF_CLONES                                                                  \
-    static double hw_mf_dot_##SUFFIX(const T *restrict p,                         \
-                                            const T *restrict q, Py_ssize_t k) {  \
-        T s = 0;                                                                  \
-        _Pragma("omp simd reduction(+:s)")                                        \
-        for (Py_ssize_t f = 0; f < k; f++) s += p[f] * q[f];                      \
-        return (double)s;                                                         \
-    }                                                                             \
-    HW_MF_CLONES                                                                  \
-    static void hw_mf_step_##SUFFIX(T *restrict p, T *restrict q,                 \
-            Py_ssize_t k, T g, T eta_u, T eta_i, T a_u, T a_i,                    \
-            double *gsq_u, double *gsq_i) {                                       \
-        T su = 0, si = 0;                                                         \
-        _Pragma("omp simd reduction(+:su,si)")                                    \
-        for (Py_ssize_t f = 0; f < k; f++) {                                      \
-            T pf = p[f], qf = q[f];                                               \
-            T gp = g * qf + a_u * pf, gq = g * pf + a_i * qf;                     \
-            su += gp * gp;                                                        \
-            si += gq * gq;                                                        \
-            p[f] = pf - eta_u * gp;                                               \
-            q[f] = qf - eta_i * gq;                                               \
-        }                                                                         \
-        *gsq_u = (double)su;                                                      \
-        *gsq_i = (double)si;                                                      \
-    }
-    HW_MF_KERNELS(float, f)
-    HW_MF_KERNELS(double, d)
     /* Ask for a factor row in L1, for writing, a rating ahead of its step.
        The empty volatile asm keeps GCC from deleting the call (a prefetch is
        no side effect to it: see _native.pxd's hw_prefetch). */
@@ -100,6 +67,113 @@ cdef extern from *:
         (void)row; (void)bytes;
     #endif
     }
+    /* AdaGrad's two steps, eta / sqrt(G_u) and eta / sqrt(G_i), as one
+       packed square root and one packed division where SSE2 is (x86-64
+       always): the divider is the scalar part's bottleneck. Correctly
+       rounded like the scalar operations, so the same bits; and no errno
+       check (G >= 1, so the root always exists). */
+    #if defined(__SSE2__) || defined(_M_X64)
+    #include <emmintrin.h>
+    static inline void hw_mf_rates(double eta, double g_u, double g_i,
+                                   double *eta_u, double *eta_i) {
+        __m128d r = _mm_div_pd(_mm_set1_pd(eta), _mm_sqrt_pd(_mm_set_pd(g_i, g_u)));
+        _mm_storel_pd(eta_u, r);
+        _mm_storeh_pd(eta_i, r);
+    }
+    #else
+    #include <math.h>
+    static inline void hw_mf_rates(double eta, double g_u, double g_i,
+                                   double *eta_u, double *eta_i) {
+        *eta_u = eta / sqrt(g_u);
+        *eta_i = eta / sqrt(g_i);
+    }
+    #endif
+    /* What a thread's ratings step needs besides the range of ratings: the
+       arrays of one dtype T (void here), the flags and the loss's derivative
+       for the losses other than squared error (clipped, with the loss). */
+    typedef double (*hw_mf_dloss_t)(int loss, double p, double y, double eps,
+                                    double *row_loss);
+    typedef struct {
+        const int32_t *users, *items;
+        const void *ratings;
+        void *P, *Q, *user_bias, *item_bias;
+        const double *user_alpha, *item_alpha;
+        double *user_g, *item_g;
+        Py_ssize_t k;
+        int loss, squared, per_user, per_item, biases, adagrad;
+        double eps, eta, mean;
+        hw_mf_dloss_t dloss;
+    } hw_mf_args;
+    /* Ratings [lo, hi) in turn (the module docstring's step); their summed
+       loss. The whole loop is one function, so that the compiler keeps the
+       rating's scalars in registers across the row loops. The rows p_u and
+       q_i never overlap (one of each matrix), hence restrict; the row
+       reductions are written for "omp simd", which lets the compiler
+       vectorise them (their order of additions changes; a build without
+       OpenMP ignores the pragma and adds in order). The scalars are double,
+       the rows T. */
+    #define HW_MF_TRAIN(T, SUFFIX)                                                \
+    HW_MF_CLONES                                                                  \
+    static double hw_mf_train_##SUFFIX(const hw_mf_args *a, Py_ssize_t lo,        \
+                                       Py_ssize_t hi) {                           \
+        const int32_t *users = a->users, *items = a->items;                       \
+        const T *ratings = (const T *)a->ratings;                                 \
+        T *P = (T *)a->P, *Q = (T *)a->Q;                                         \
+        T *bu = (T *)a->user_bias, *bi = (T *)a->item_bias;                       \
+        const Py_ssize_t k = a->k;                                                \
+        const double inv_k = 1.0 / (double)k;                                     \
+        double sumloss = 0.0;                                                     \
+        for (Py_ssize_t j = lo; j < hi; j++) {                                    \
+            const int32_t u = users[j], i = items[j];                             \
+            T *restrict pu = P + (Py_ssize_t)u * k;                               \
+            T *restrict qi = Q + (Py_ssize_t)i * k;                               \
+            if (j + 1 < hi) {                                                     \
+                hw_mf_prefetch(P + (Py_ssize_t)users[j + 1] * k, k * sizeof(T));  \
+                hw_mf_prefetch(Q + (Py_ssize_t)items[j + 1] * k, k * sizeof(T));  \
+            }                                                                     \
+            T dot = 0;                                                            \
+            _Pragma("omp simd reduction(+:dot)")                                  \
+            for (Py_ssize_t f = 0; f < k; f++) dot += pu[f] * qi[f];              \
+            const double p = a->mean + (double)bu[u] + (double)bi[i] + (double)dot; \
+            double g, row_loss;                                                   \
+            if (a->squared) {                                                     \
+                g = p - (double)ratings[j];                                       \
+                row_loss = 0.5 * g * g;                                           \
+                g = g > 1e12 ? 1e12 : (g < -1e12 ? -1e12 : g);                    \
+            } else {                                                              \
+                g = a->dloss(a->loss, p, (double)ratings[j], a->eps, &row_loss);  \
+            }                                                                     \
+            sumloss += row_loss;                                                  \
+            const double a_u = a->user_alpha[a->per_user ? u : 0];                \
+            const double a_i = a->item_alpha[a->per_item ? i : 0];                \
+            double eta_u = a->eta, eta_i = a->eta;                                \
+            if (a->adagrad)                                                       \
+                hw_mf_rates(a->eta, a->user_g[u], a->item_g[i], &eta_u, &eta_i);  \
+            const T gt = (T)g, eu = (T)eta_u, ei = (T)eta_i;                      \
+            const T au = (T)a_u, ai = (T)a_i;                                     \
+            T su = 0, si = 0;                                                     \
+            _Pragma("omp simd reduction(+:su,si)")                                \
+            for (Py_ssize_t f = 0; f < k; f++) {                                  \
+                T pf = pu[f], qf = qi[f];                                         \
+                T gp = gt * qf + au * pf, gq = gt * pf + ai * qf;                 \
+                su += gp * gp;                                                    \
+                si += gq * gq;                                                    \
+                pu[f] = pf - eu * gp;                                             \
+                qi[f] = qf - ei * gq;                                             \
+            }                                                                     \
+            if (a->biases) {                                                      \
+                bu[u] = (T)((double)bu[u] - eta_u * (g + a_u * (double)bu[u]));   \
+                bi[i] = (T)((double)bi[i] - eta_i * (g + a_i * (double)bi[i]));   \
+            }                                                                     \
+            if (a->adagrad) {                                                     \
+                a->user_g[u] += (double)su * inv_k;                               \
+                a->item_g[i] += (double)si * inv_k;                               \
+            }                                                                     \
+        }                                                                         \
+        return sumloss;                                                           \
+    }
+    HW_MF_TRAIN(float, f)
+    HW_MF_TRAIN(double, d)
     /* A thread with no free block gives its core away rather than spin on
        the lock: on a shared machine the thread it waits for may need it. */
     #ifdef _WIN32
@@ -110,15 +184,27 @@ cdef extern from *:
     static inline void hw_mf_yield(void) { sched_yield(); }
     #endif
     """
-    void hw_mf_prefetch(const void *row, Py_ssize_t bytes) noexcept nogil
+    ctypedef double (*hw_mf_dloss_t)(int loss, double p, double y, double eps,
+                                     double *row_loss) noexcept nogil
+    ctypedef struct hw_mf_args:
+        const int32_t *users
+        const int32_t *items
+        const void *ratings
+        void *P
+        void *Q
+        void *user_bias
+        void *item_bias
+        const double *user_alpha
+        const double *item_alpha
+        double *user_g
+        double *item_g
+        Py_ssize_t k
+        int loss, squared, per_user, per_item, biases, adagrad
+        double eps, eta, mean
+        hw_mf_dloss_t dloss
     void hw_mf_yield() noexcept nogil
-    double hw_mf_dot_f(const float *p, const float *q, Py_ssize_t k) noexcept nogil
-    double hw_mf_dot_d(const double *p, const double *q, Py_ssize_t k) noexcept nogil
-    void hw_mf_step_f(float *p, float *q, Py_ssize_t k, float g, float eta_u, float eta_i,
-                      float a_u, float a_i, double *gsq_u, double *gsq_i) noexcept nogil
-    void hw_mf_step_d(double *p, double *q, Py_ssize_t k, double g, double eta_u,
-                      double eta_i, double a_u, double a_i, double *gsq_u,
-                      double *gsq_i) noexcept nogil
+    double hw_mf_train_f(const hw_mf_args *a, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil
+    double hw_mf_train_d(const hw_mf_args *a, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil
 
 
 cdef class MFParams:
@@ -187,53 +273,9 @@ cdef extern from *:
     int hw_thread_num() noexcept nogil
 
 
-cdef double _train_block(const int32_t *users, const int32_t *items, const floating *ratings,
-                         Py_ssize_t lo, Py_ssize_t hi, floating *P, floating *Q,
-                         floating *user_bias, floating *item_bias, const double *user_alpha,
-                         const double *item_alpha, bint per_user, bint per_item,
-                         double *user_g, double *item_g, Py_ssize_t k, int loss, double eps,
-                         double eta, double mean, bint biases, bint adagrad) noexcept nogil:
-    """Ratings ``[lo, hi)`` in turn (the module docstring's step); their summed loss."""
-    cdef:
-        Py_ssize_t j
-        int32_t u, i
-        double p, g, eta_u, eta_i, a_u, a_i, gsq_u, gsq_i, row_loss, sumloss = 0.0
-        floating *pu
-        floating *qi
-    for j in range(lo, hi):
-        u = users[j]
-        i = items[j]
-        pu = P + u * k
-        qi = Q + i * k
-        if j + 1 < hi:
-            hw_mf_prefetch(P + users[j + 1] * k, k * sizeof(floating))
-            hw_mf_prefetch(Q + items[j + 1] * k, k * sizeof(floating))
-        if floating is float:
-            p = mean + user_bias[u] + item_bias[i] + hw_mf_dot_f(pu, qi, k)
-        else:
-            p = mean + user_bias[u] + item_bias[i] + hw_mf_dot_d(pu, qi, k)
-        g = clip_dloss(dloss_and_loss(loss, p, ratings[j], eps, &row_loss))
-        sumloss = sumloss + row_loss
-        a_u = user_alpha[u] if per_user else user_alpha[0]
-        a_i = item_alpha[i] if per_item else item_alpha[0]
-        if adagrad:
-            eta_u = eta / sqrt(user_g[u])
-            eta_i = eta / sqrt(item_g[i])
-        else:
-            eta_u = eta
-            eta_i = eta
-        if floating is float:
-            hw_mf_step_f(pu, qi, k, <float>g, <float>eta_u, <float>eta_i, <float>a_u,
-                         <float>a_i, &gsq_u, &gsq_i)
-        else:
-            hw_mf_step_d(pu, qi, k, g, eta_u, eta_i, a_u, a_i, &gsq_u, &gsq_i)
-        if biases:
-            user_bias[u] = <floating>(user_bias[u] - eta_u * (g + a_u * user_bias[u]))
-            item_bias[i] = <floating>(item_bias[i] - eta_i * (g + a_i * item_bias[i]))
-        if adagrad:
-            user_g[u] = user_g[u] + gsq_u / k
-            item_g[i] = item_g[i] + gsq_i / k
-    return sumloss
+cdef double _dloss(int loss, double p, double y, double eps, double *row_loss) noexcept nogil:
+    """The clipped derivative and the loss, for the kernel's losses other than squared error."""
+    return clip_dloss(dloss_and_loss(loss, p, y, eps, row_loss))
 
 
 cdef Py_ssize_t _pick(const int64_t *blocks, Py_ssize_t n_blocks, Py_ssize_t *cursor,
@@ -331,15 +373,23 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
         Py_ssize_t n_user_ranges = 0, n_item_ranges = 0
         int loss = params.loss, n_threads = params.n_threads, schedule = params.schedule
         int tid, team
-        double eps = params.epsilon, eta = params.eta, mean = params.mean
-        bint biases = params.fit_intercept, adagrad = params.adagrad
-        bint per_user = user_alpha.shape[0] > 1, per_item = item_alpha.shape[0] > 1
         double sumloss = 0.0, local
         hw_lock_t lock
+        hw_mf_args args
         double[::1] thread_loss
         char[::1] taken, busy_user, busy_item
     if n_blocks == 0:
         return 0.0
+    args.users, args.items, args.ratings = &users[0], &items[0], &ratings[0]
+    args.P, args.Q = &user_factors[0, 0], &item_factors[0, 0]
+    args.user_bias, args.item_bias = &user_bias[0], &item_bias[0]
+    args.user_alpha, args.item_alpha = &user_alpha[0], &item_alpha[0]
+    args.per_user, args.per_item = user_alpha.shape[0] > 1, item_alpha.shape[0] > 1
+    args.user_g, args.item_g = &user_g[0], &item_g[0]
+    args.k, args.loss, args.squared = k, loss, loss == SQUARED_ERROR
+    args.biases, args.adagrad = params.fit_intercept, params.adagrad
+    args.eps, args.eta, args.mean = params.epsilon, params.eta, params.mean
+    args.dloss = _dloss
     if n_threads > 1 and schedule == BLOCKS:
         for j in range(grid.shape[0]):
             n_user_ranges = max(n_user_ranges, grid[j, 0] + 1)
@@ -371,11 +421,10 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
             if j == -1:
                 break
             b = blocks[j]
-            local = local + _train_block(
-                &users[0], &items[0], &ratings[0], starts[b], starts[b + 1],
-                &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
-                &user_alpha[0], &item_alpha[0], per_user, per_item, &user_g[0], &item_g[0],
-                k, loss, eps, eta, mean, biases, adagrad)
+            if floating is float:
+                local = local + hw_mf_train_f(&args, starts[b], starts[b + 1])
+            else:
+                local = local + hw_mf_train_d(&args, starts[b], starts[b + 1])
             if schedule == BLOCKS:
                 hw_lock(&lock)
                 busy_user[grid[b, 0]] = 0
