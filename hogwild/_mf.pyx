@@ -279,7 +279,7 @@ cdef double _dloss(int loss, double p, double y, double eps, double *row_loss) n
 
 
 cdef Py_ssize_t _pick(const int64_t *blocks, Py_ssize_t n_blocks, Py_ssize_t *cursor,
-                      char *taken, char *busy_user, char *busy_item,
+                      uint8_t *taken, char *busy_user, char *busy_item,
                       const int64_t *grid) noexcept nogil:
     """The next block of ``blocks`` whose user and item ranges no thread holds (-2: none
     free now, -1: none left); marks it taken and its ranges held. Under the lock."""
@@ -301,30 +301,36 @@ cdef Py_ssize_t _pick(const int64_t *blocks, Py_ssize_t n_blocks, Py_ssize_t *cu
 
 
 cdef inline Py_ssize_t _next_own(const int64_t *blocks, Py_ssize_t n_blocks,
-                                 const int64_t *grid, Py_ssize_t after, int tid, int team,
-                                 bint by_user_range) noexcept nogil:
-    """The next position of ``blocks`` after ``after`` that thread ``tid`` of a team of
-    ``team`` trains (-1: none): every ``team``-th (the shared schedule), or the blocks of
-    the owners ``o`` with ``o % team == tid`` (a team smaller than asked for still trains
-    every block)."""
+                                 const int64_t *grid, const uint8_t *taken, Py_ssize_t after,
+                                 int tid, int team, bint by_user_range) noexcept nogil:
+    """The next position of ``blocks`` after ``after``, not taken, that thread ``tid``
+    of a team of ``team`` trains (-1: none): every ``team``-th (the shared schedule), or
+    the blocks of the owners ``o`` with ``o % team == tid`` (a team smaller than asked
+    for still trains every block)."""
     cdef Py_ssize_t j
-    if not by_user_range:
-        j = tid if after < 0 else after + team
-        return j if j < n_blocks else -1
     for j in range(after + 1, n_blocks):
-        if grid[3 * blocks[j] + 2] % team == tid:
+        if not taken[j] and (grid[3 * blocks[j] + 2] if by_user_range else j) % team == tid:
             return j
     return -1
 
 
 def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[::1] ratings,
-             const int64_t[::1] starts, const int64_t[::1] blocks,
-             const int64_t[:, ::1] grid, MFParams params,
+             const int64_t[::1] starts, const int64_t[::1] blocks, uint8_t[::1] taken,
+             Py_ssize_t budget, const int64_t[:, ::1] grid, MFParams params,
              floating[:, ::1] user_factors, floating[:, ::1] item_factors,
              floating[::1] user_bias, floating[::1] item_bias,
              const double[::1] user_alpha, const double[::1] item_alpha,
              double[::1] user_g, double[::1] item_g):
-    """Train on the given blocks of ratings once, in place; their summed loss (before each step).
+    """Train on about ``budget`` more ratings of an epoch, in place; their summed loss.
+
+    An epoch is the blocks of ``blocks`` (in that order), each trained once;
+    ``taken`` marks those trained so far (all 0 at the epoch's start), and a
+    call trains untaken blocks until it has started ``budget`` ratings (each
+    thread its share, in the schedules without a lock) or none is left.
+    Calls follow one another until the epoch's ratings are trained: Python
+    regains control between them (Ctrl-C) while every call still picks
+    from all the epoch's remaining blocks, so that near a call's end a
+    thread seldom waits for a block that does not collide.
 
     The ratings are stored in the caller's compact copy, grouped into
     blocks (a block: the ratings of a range of users and a range of items,
@@ -351,7 +357,12 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
     starts : ndarray of int64 of shape (n_blocks + 1,)
         Block ``b`` is ratings ``[starts[b], starts[b + 1])``.
     blocks : ndarray of int64
-        The blocks to train, in order.
+        The epoch's blocks, in order.
+    taken : ndarray of uint8 of the length of ``blocks``
+        1 where the block at that position has been trained this epoch;
+        updated.
+    budget : int
+        Ratings this call starts at least (unless the epoch ends first).
     grid : ndarray of int64 of shape (n_blocks, 3)
         Each block's user range and item range (numbered from 0), and the
         thread that owns its user range (``SCHEDULE_ROWS``; 0 to
@@ -367,19 +378,24 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
     Returns
     -------
     sumloss : float
+    trained : int
+        The ratings this call trained (0: the epoch was over).
     """
     cdef:
         Py_ssize_t n_blocks = blocks.shape[0], k = user_factors.shape[1], b, j, cursor = 0
-        Py_ssize_t n_user_ranges = 0, n_item_ranges = 0
+        Py_ssize_t n_user_ranges = 0, n_item_ranges = 0, started = 0, mine, share
         int loss = params.loss, n_threads = params.n_threads, schedule = params.schedule
         int tid, team
         double sumloss = 0.0, local
         hw_lock_t lock
         hw_mf_args args
         double[::1] thread_loss
-        char[::1] taken, busy_user, busy_item
+        int64_t[::1] thread_ratings
+        char[::1] busy_user, busy_item
+    if taken.shape[0] != n_blocks:
+        raise ValueError(f"taken has {taken.shape[0]} entries for {n_blocks} blocks")
     if n_blocks == 0:
-        return 0.0
+        return 0.0, 0
     args.users, args.items, args.ratings = &users[0], &items[0], &ratings[0]
     args.P, args.Q = &user_factors[0, 0], &item_factors[0, 0]
     args.user_bias, args.item_bias = &user_bias[0], &item_bias[0]
@@ -394,33 +410,44 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
         for j in range(grid.shape[0]):
             n_user_ranges = max(n_user_ranges, grid[j, 0] + 1)
             n_item_ranges = max(n_item_ranges, grid[j, 1] + 1)
-        taken = bytearray(n_blocks)
         busy_user, busy_item = bytearray(n_user_ranges), bytearray(n_item_ranges)
     else:  # no block is ever picked under the lock
         schedule = HOGWILD if n_threads == 1 else schedule
-        taken = busy_user = busy_item = bytearray(1)
+        busy_user = busy_item = bytearray(1)
     thread_loss = np.zeros(n_threads)
+    thread_ratings = np.zeros(n_threads, dtype=np.int64)
     hw_lock_init(&lock)
     with nogil, parallel(num_threads=n_threads):
         tid = hw_thread_num()
         team = hw_team_size()
+        share = (budget + team - 1) // team
         local = 0.0
+        mine = 0
         j = -1
         while True:
             if schedule == BLOCKS:
                 hw_lock(&lock)
-                j = _pick(&blocks[0], n_blocks, &cursor, &taken[0], &busy_user[0],
-                          &busy_item[0], &grid[0, 0])
+                j = -1
+                if started < budget:
+                    j = _pick(&blocks[0], n_blocks, &cursor, &taken[0], &busy_user[0],
+                              &busy_item[0], &grid[0, 0])
+                    if j >= 0:
+                        started = started + starts[blocks[j] + 1] - starts[blocks[j]]
                 hw_unlock(&lock)
                 if j == -2:  # every block left shares a range with one in training
                     hw_mf_yield()
                     continue
-            else:
-                j = _next_own(&blocks[0], n_blocks, &grid[0, 0], j, tid, team,
+            elif mine < share:
+                j = _next_own(&blocks[0], n_blocks, &grid[0, 0], &taken[0], j, tid, team,
                               schedule == ROWS)
+                if j >= 0:
+                    taken[j] = 1
+            else:
+                j = -1
             if j == -1:
                 break
             b = blocks[j]
+            mine = mine + starts[b + 1] - starts[b]
             if floating is float:
                 local = local + hw_mf_train_f(&args, starts[b], starts[b + 1])
             else:
@@ -431,10 +458,11 @@ def mf_epoch(const int32_t[::1] users, const int32_t[::1] items, const floating[
                 busy_item[grid[b, 1]] = 0
                 hw_unlock(&lock)
         thread_loss[tid] = local
+        thread_ratings[tid] = mine
     hw_lock_destroy(&lock)
     for j in range(n_threads):
         sumloss += thread_loss[j]
-    return sumloss
+    return sumloss, int(np.sum(thread_ratings))
 
 
 def mf_predict(const int32_t[::1] users, const int32_t[::1] items, double mean,

@@ -342,6 +342,45 @@ def test_layout_in_slices_is_the_same_model(ratings, monkeypatch):
     np.testing.assert_array_equal(sliced._seen_items, whole._seen_items)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("schedule", ["blocks", "hogwild", "rows"])
+@pytest.mark.parametrize("budget", [1, 5_000, 1 << 40])
+def test_an_epoch_in_calls_trains_every_rating_once(ratings, schedule, n_threads, budget):
+    """The kernel trains an epoch in calls of about ``budget`` ratings, each picking from the
+    epoch's blocks not yet taken: together they train every rating once. With a zero step
+    the model stays put, so the summed loss is each rating's loss at the start, once."""
+    from hogwild import _mf, _native
+    from hogwild.mf import _estimator
+
+    X, y = ratings
+    users, items, r, starts, grid = _estimator._layout(
+        X[:, 0], X[:, 1], y, np.zeros(0, np.uint8), int(X[:, 0].max()) + 1,
+        int(X[:, 1].max()) + 1, np.dtype(np.float64), 4, seed=0, n_threads=n_threads)[:5]
+    rng = np.random.default_rng(0)
+    P = rng.standard_normal((int(X[:, 0].max()) + 1, 4))
+    Q = rng.standard_normal((int(X[:, 1].max()) + 1, 4))
+    bu, bi = np.zeros(P.shape[0]), np.zeros(Q.shape[0])
+    params = _mf.MFParams(loss=_native.LOSSES["squared_error"], eta=0.0, mean=1.0,
+                          n_threads=n_threads, schedule=_estimator.SCHEDULES[schedule])
+    blocks = rng.permutation(starts.shape[0] - 1).astype(np.int64)
+    taken = np.zeros(blocks.shape[0], np.uint8)
+    total, trained, calls = 0.0, 0, 0
+    while trained < r.shape[0]:
+        loss, n = _mf.mf_epoch(users, items, r, starts, blocks, taken, budget, grid, params,
+                               P, Q, bu, bi, np.zeros(1), np.zeros(1), np.ones(P.shape[0]),
+                               np.ones(Q.shape[0]))
+        assert n >= min(budget, r.shape[0] - trained)
+        total, trained, calls = total + loss, trained + n, calls + 1
+    assert trained == r.shape[0] and taken.all()
+    assert calls >= (2 if budget < r.shape[0] else 1)
+    expected = 0.5 * np.sum((1.0 + np.sum(P[X[:, 0]] * Q[X[:, 1]], axis=1) - y) ** 2)
+    assert total == pytest.approx(expected, rel=1e-9)
+    # the epoch is over: a further call trains nothing
+    assert _mf.mf_epoch(users, items, r, starts, blocks, taken, budget, grid, params, P, Q,
+                        bu, bi, np.zeros(1), np.zeros(1), np.ones(P.shape[0]),
+                        np.ones(Q.shape[0])) == (0.0, 0)
+
+
 def test_ids_without_ratings_are_cold(ratings):
     """An id inside the fitted range that had no ratings (a gap in the numbering) keeps its
     random start: predict treats it as unseen, and recommend never offers such an item."""

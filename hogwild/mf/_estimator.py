@@ -35,7 +35,7 @@ BLOCK_BYTES = 1 << 20
 ROWS_RANGES_PER_THREAD = 8
 # With several threads an epoch has at least this many blocks a thread (when the
 # ids allow), so that a free block is at hand until the epoch's end.
-BLOCKS_PER_THREAD = 64
+BLOCKS_PER_THREAD = 16
 
 
 def _ranges(n_users, n_items, k, itemsize, n_threads, min_user_ranges):
@@ -478,7 +478,7 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
                               adagrad=self.learning_rate == "adagrad", n_threads=n_threads,
                               schedule=SCHEDULES[self.strategy])
         blocks = np.arange(starts.shape[0] - 1, dtype=np.int64)
-        chunk_blocks = max(1, int(blocks.shape[0] * CHUNK_RATINGS / max(1, ratings.shape[0])))
+        taken = np.zeros(blocks.shape[0], dtype=np.uint8)
         if validation is not None:
             plateau = Plateau(self.tol, self.n_iter_no_change)
         else:
@@ -490,12 +490,16 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
             _native.shuffle(blocks, epoch_seed(seed, epoch))
             if self.learning_rate == "backoff":
                 params.eta = self.eta0 * self.backoff ** (self._epochs_done + epoch)
-            sumloss = 0.0
-            for lo in range(0, blocks.shape[0], chunk_blocks):
-                sumloss += _mf.mf_epoch(
-                    users, items, ratings, starts, blocks[lo:lo + chunk_blocks], grid, params,
+            sumloss, trained = 0.0, 0
+            taken[:] = 0
+            while trained < ratings.shape[0]:  # about CHUNK_RATINGS a call: Ctrl-C between
+                loss, n = _mf.mf_epoch(
+                    users, items, ratings, starts, blocks, taken, CHUNK_RATINGS, grid, params,
                     self._user_factors, self._item_factors, self._user_bias, self._item_bias,
                     user_alpha, item_alpha, self._user_g, self._item_g)
+                sumloss, trained = sumloss + loss, trained + n
+                if n == 0:  # no block left (only empty ones were)
+                    break
             n_iter = epoch + 1
             if not (np.isfinite(sumloss) and np.isfinite(self._user_factors).all()
                     and np.isfinite(self._item_factors).all()):
