@@ -108,10 +108,19 @@ cdef extern from *:
        loss. The whole loop is one function, so that the compiler keeps the
        rating's scalars in registers across the row loops. The rows p_u and
        q_i never overlap (one of each matrix), hence restrict; the row
-       reductions are written for "omp simd", which lets the compiler
-       vectorise them (their order of additions changes; a build without
-       OpenMP ignores the pragma and adds in order). The scalars are double,
-       the rows T. */
+       sums may be added in any order (HW_MF_SIMD), so that they vectorise.
+       The scalars are double, the rows T. */
+    /* A row sum for the vectoriser. GCC ends an "omp simd" reduction with
+       its lanes added one after another, a chain as long as the vector on
+       every rating's path; its own reductions end in a tree, and setup.py
+       lets it reassociate this module's floating point
+       (-fassociative-math), so GCC gets the plain loop. Other compilers get
+       the pragma, which also lets them reorder the sum. */
+    #if defined(__GNUC__) && !defined(__clang__)
+    #define HW_MF_SIMD(...)
+    #else
+    #define HW_MF_SIMD(...) _Pragma("omp simd reduction(+:" #__VA_ARGS__ ")")
+    #endif
     #define HW_MF_TRAIN(T, SUFFIX)                                                \
     HW_MF_CLONES                                                                  \
     static double hw_mf_train_##SUFFIX(const hw_mf_args *a, Py_ssize_t lo,        \
@@ -131,8 +140,13 @@ cdef extern from *:
                 hw_mf_prefetch(P + (Py_ssize_t)users[j + 1] * k, k * sizeof(T));  \
                 hw_mf_prefetch(Q + (Py_ssize_t)items[j + 1] * k, k * sizeof(T));  \
             }                                                                     \
+            /* the rates first: their root and division take longest, and    \
+               need only the AdaGrad sums */                                  \
+            double eta_u = a->eta, eta_i = a->eta;                                \
+            if (a->adagrad)                                                       \
+                hw_mf_rates(a->eta, a->user_g[u], a->item_g[i], &eta_u, &eta_i);  \
             T dot = 0;                                                            \
-            _Pragma("omp simd reduction(+:dot)")                                  \
+            HW_MF_SIMD(dot)                                                       \
             for (Py_ssize_t f = 0; f < k; f++) dot += pu[f] * qi[f];              \
             const double p = a->mean + (double)bu[u] + (double)bi[i] + (double)dot; \
             double g, row_loss;                                                   \
@@ -146,13 +160,10 @@ cdef extern from *:
             sumloss += row_loss;                                                  \
             const double a_u = a->user_alpha[a->per_user ? u : 0];                \
             const double a_i = a->item_alpha[a->per_item ? i : 0];                \
-            double eta_u = a->eta, eta_i = a->eta;                                \
-            if (a->adagrad)                                                       \
-                hw_mf_rates(a->eta, a->user_g[u], a->item_g[i], &eta_u, &eta_i);  \
             const T gt = (T)g, eu = (T)eta_u, ei = (T)eta_i;                      \
             const T au = (T)a_u, ai = (T)a_i;                                     \
             T su = 0, si = 0;                                                     \
-            _Pragma("omp simd reduction(+:su,si)")                                \
+            HW_MF_SIMD(su, si)                                                    \
             for (Py_ssize_t f = 0; f < k; f++) {                                  \
                 T pf = pu[f], qf = qi[f];                                         \
                 T gp = gt * qf + au * pf, gq = gt * pf + ai * qf;                 \
