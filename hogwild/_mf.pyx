@@ -119,7 +119,8 @@ cdef extern from *:
     #if defined(__GNUC__) && !defined(__clang__)
     #define HW_MF_SIMD(...)
     #else
-    #define HW_MF_SIMD(...) _Pragma("omp simd reduction(+:" #__VA_ARGS__ ")")
+    #define HW_MF_PRAGMA(x) _Pragma(#x)
+    #define HW_MF_SIMD(...) HW_MF_PRAGMA(omp simd reduction(+:__VA_ARGS__))
     #endif
     #define HW_MF_TRAIN(T, SUFFIX)                                                \
     HW_MF_CLONES                                                                  \
