@@ -104,12 +104,6 @@ cdef extern from *:
         double eps, eta, mean;
         hw_mf_dloss_t dloss;
     } hw_mf_args;
-    /* Ratings [lo, hi) in turn (the module docstring's step); their summed
-       loss. The whole loop is one function, so that the compiler keeps the
-       rating's scalars in registers across the row loops. The rows p_u and
-       q_i never overlap (one of each matrix), hence restrict; the row
-       sums may be added in any order (HW_MF_SIMD), so that they vectorise.
-       The scalars are double, the rows T. */
     /* A row sum for the vectoriser. GCC ends an "omp simd" reduction with
        its lanes added one after another, a chain as long as the vector on
        every rating's path; its own reductions end in a tree, and setup.py
@@ -122,6 +116,12 @@ cdef extern from *:
     #define HW_MF_PRAGMA(x) _Pragma(#x)
     #define HW_MF_SIMD(...) HW_MF_PRAGMA(omp simd reduction(+:__VA_ARGS__))
     #endif
+    /* Ratings [lo, hi) in turn (the module docstring's step); their summed
+       loss. The whole loop is one function, so that the compiler keeps the
+       rating's scalars in registers across the row loops. The rows p_u and
+       q_i never overlap (one of each matrix), hence restrict; the row
+       sums may be added in any order (HW_MF_SIMD), so that they vectorise.
+       The scalars are double, the rows T. */
     #define HW_MF_TRAIN(T, SUFFIX)                                                \
     HW_MF_CLONES                                                                  \
     static double hw_mf_train_##SUFFIX(const hw_mf_args *a, Py_ssize_t lo,        \
