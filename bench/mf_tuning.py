@@ -96,6 +96,14 @@ def curve(params, split, epochs):
     return np.array(out)
 
 
+def best_cell(params, split, seeds, epochs=60):
+    """A table cell: the test RMSE after 20 epochs [the best along ``epochs`` @ its epoch],
+    each the mean of one fit a seed."""
+    mean = np.mean([curve({**params, "random_state": s}, split, epochs) for s in seeds], axis=0)
+    best = int(np.argmin(mean))
+    return f"{mean[19]:.4f} [{mean[best]:.4f} @ {best + 1}]"
+
+
 def timed_fit(params, split):
     """``(model, seconds)`` of one fit on the training part."""
     from hogwild import MatrixFactorization
@@ -122,15 +130,9 @@ def grid(split, seeds, ks, alphas):
     for k in ks:
         row = [str(k)]
         for alpha in alphas:
-            curves, times = [], []
-            for seed in seeds:
-                params = dict(n_components=k, alpha=alpha, n_jobs=1, random_state=seed)
-                curves.append(curve(params, split, 60))
-                times.append(timed_fit(params, split)[1])
-            mean = np.mean(curves, axis=0)
-            best = int(np.argmin(mean))
-            row.append(f"{mean[19]:.4f} [{mean[best]:.4f} @ {best + 1}], "
-                       f"{1000 * np.median(times):.0f}")
+            params = dict(n_components=k, alpha=alpha, n_jobs=1)
+            times = [timed_fit({**params, "random_state": s}, split)[1] for s in seeds]
+            row.append(f"{best_cell(params, split, seeds)}, {1000 * np.median(times):.0f}")
         rows.append(row)
         print(row, flush=True)
     table(["k"] + [f"alpha={a:g}" for a in alphas], rows)
@@ -144,11 +146,8 @@ def inits(split, seeds, ks, alpha):
     for k in ks:
         row = [str(k)]
         for std in stds:
-            mean = np.mean([curve(dict(n_components=k, alpha=alpha, init_std=std, n_jobs=1,
-                                       random_state=seed), split, 60) for seed in seeds],
-                           axis=0)
-            best = int(np.argmin(mean))
-            row.append(f"{mean[19]:.4f} [{mean[best]:.4f} @ {best + 1}]")
+            row.append(best_cell(dict(n_components=k, alpha=alpha, init_std=std, n_jobs=1),
+                                 split, seeds))
         rows.append(row)
         print(row, flush=True)
     table(["k"] + [f"init_std={v:g}" for v in stds], rows)
@@ -181,11 +180,8 @@ def scaling(split, seeds, k, alphas):
     for how in ("none", "degree"):
         row = [how]
         for alpha in alphas:
-            mean = np.mean([curve(dict(n_components=k, alpha=alpha, alpha_scaling=how,
-                                       n_jobs=1, random_state=s), split, 60)
-                            for s in seeds], axis=0)
-            best = int(np.argmin(mean))
-            row.append(f"{mean[19]:.4f} [{mean[best]:.4f} @ {best + 1}]")
+            row.append(best_cell(dict(n_components=k, alpha=alpha, alpha_scaling=how,
+                                      n_jobs=1), split, seeds))
         rows.append(row)
         print(row, flush=True)
     table(["alpha_scaling"] + [f"alpha={a:g}" for a in alphas], rows)
