@@ -49,7 +49,7 @@ from threadpoolctl import threadpool_limits
 from .. import MatrixFactorization
 from .._threads import resolve_n_jobs
 from ..datasets import make_ratings
-from ._report import _table, load_average, write_results
+from ._report import _table, cpu_use_note, load_average, write_results
 from ._run import machine_info
 from ._timing import _cpu_times, _spread, cpu_use
 
@@ -915,13 +915,9 @@ def format_mf_report(results):
                      f"{c['validation']['rmse']:.4f}" if c.get("validation") else "-"])
     lines.append(_table(["contender", "chosen", "epochs", "validation RMSE"], rows, "<<>>"))
 
-    use = m.get("cpu_use_epoch_race")
     lines += ["", f"Epoch time: (fit of {1 + cfg['race_epochs']} epochs - fit of 1) / "
               f"{cfg['race_epochs']}, the set-up left out; median [min-max] of "
-              f"{cfg['repeats']} interleaved rounds"
-              + (f" (of all CPUs' time meanwhile: this process {use['this_process']:.0%}, "
-                 f"other processes {use['other_processes']:.0%}, "
-                 f"stolen {use['stolen']:.0%})" if use else "")]
+              f"{cfg['repeats']} interleaved rounds" + cpu_use_note(m)]
     rows = []
     for r in results["epoch_time"]:
         sp = r["seconds_per_epoch"]

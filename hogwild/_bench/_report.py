@@ -47,13 +47,8 @@ def format_report(results):
         f"{cfg['epochs']} epochs, {cfg['repeats']} repeats (interleaved, median [min-max]); "
         f"{m['cpu_count']} CPUs; {load_average(m)}",
         "",
-        "Epoch time: fit of all epochs / epochs",
+        "Epoch time: fit of all epochs / epochs" + cpu_use_note(m),
     ]
-    use = m.get("cpu_use_epoch_race")
-    if use:
-        lines[-1] += (f" (of all CPUs' time meanwhile: this process {use['this_process']:.0%}, "
-                      f"other processes {use['other_processes']:.0%}, "
-                      f"stolen by the hypervisor {use['stolen']:.0%})")
     rows = []
     for r in results["epoch_time"] + [results["float32"]]:
         med, rng = _ms(r["seconds_per_epoch"])
@@ -135,6 +130,17 @@ def load_average(machine):
     before, after = (" ".join(f"{v:.2f}" for v in machine[key])
                      for key in ("loadavg_before", "loadavg_after"))
     return f"load average {before} before, {after} after"
+
+
+def cpu_use_note(machine):
+    """`` (of all CPUs' time meanwhile: ...)`` for the epoch race, from a results'
+    ``machine``; empty where it was not measured."""
+    use = machine.get("cpu_use_epoch_race")
+    if not use:
+        return ""
+    return (f" (of all CPUs' time meanwhile: this process {use['this_process']:.0%}, "
+            f"other processes {use['other_processes']:.0%}, "
+            f"stolen by the hypervisor {use['stolen']:.0%})")
 
 
 def write_results(results, out_dir, plot=None):
