@@ -104,6 +104,15 @@ def best_cell(params, split, seeds, epochs=60):
     return f"{mean[19]:.4f} [{mean[best]:.4f} @ {best + 1}]"
 
 
+def cross_rows(labels, values, cell):
+    """Table rows: one a label, ``cell(label, value)`` for each value; each printed when done."""
+    rows = []
+    for label in labels:
+        rows.append([str(label)] + [cell(label, value) for value in values])
+        print(rows[-1], flush=True)
+    return rows
+
+
 def timed_fit(params, split):
     """``(model, seconds)`` of one fit on the training part."""
     from hogwild import MatrixFactorization
@@ -126,30 +135,20 @@ def table(header, rows):
 def grid(split, seeds, ks, alphas):
     print("### n_components x alpha (AdaGrad, eta0=0.1, 20 epochs): test RMSE "
           "[best along 60 epochs @ epoch], fit ms\n")
-    rows = []
-    for k in ks:
-        row = [str(k)]
-        for alpha in alphas:
-            params = dict(n_components=k, alpha=alpha, n_jobs=1)
-            times = [timed_fit({**params, "random_state": s}, split)[1] for s in seeds]
-            row.append(f"{best_cell(params, split, seeds)}, {1000 * np.median(times):.0f}")
-        rows.append(row)
-        print(row, flush=True)
-    table(["k"] + [f"alpha={a:g}" for a in alphas], rows)
+    def cell(k, alpha):
+        params = dict(n_components=k, alpha=alpha, n_jobs=1)
+        times = [timed_fit({**params, "random_state": s}, split)[1] for s in seeds]
+        return f"{best_cell(params, split, seeds)}, {1000 * np.median(times):.0f}"
+
+    table(["k"] + [f"alpha={a:g}" for a in alphas], cross_rows(ks, alphas, cell))
 
 
 def inits(split, seeds, ks, alpha):
     print(f"### init_std (alpha={alpha:g}, AdaGrad, 20 epochs): test RMSE "
           "[best along 60 epochs @ epoch]\n")
     stds = (0.003, 0.01, 0.03, 0.1)
-    rows = []
-    for k in ks:
-        row = [str(k)]
-        for std in stds:
-            row.append(best_cell(dict(n_components=k, alpha=alpha, init_std=std, n_jobs=1),
-                                 split, seeds))
-        rows.append(row)
-        print(row, flush=True)
+    rows = cross_rows(ks, stds, lambda k, std: best_cell(
+        dict(n_components=k, alpha=alpha, init_std=std, n_jobs=1), split, seeds))
     table(["k"] + [f"init_std={v:g}" for v in stds], rows)
 
 
@@ -176,14 +175,8 @@ def schedules(split, seeds, k, alpha):
 def scaling(split, seeds, k, alphas):
     print(f"### alpha_scaling (k={k}, AdaGrad, 20 epochs): test RMSE "
           "[best along 60 epochs @ epoch]\n")
-    rows = []
-    for how in ("none", "degree"):
-        row = [how]
-        for alpha in alphas:
-            row.append(best_cell(dict(n_components=k, alpha=alpha, alpha_scaling=how,
-                                      n_jobs=1), split, seeds))
-        rows.append(row)
-        print(row, flush=True)
+    rows = cross_rows(("none", "degree"), alphas, lambda how, alpha: best_cell(
+        dict(n_components=k, alpha=alpha, alpha_scaling=how, n_jobs=1), split, seeds))
     table(["alpha_scaling"] + [f"alpha={a:g}" for a in alphas], rows)
 
 
